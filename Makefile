@@ -1,0 +1,38 @@
+# RoboAlign Runtime: two commands. Each builds .venv on first use.
+PY ?= python3.11
+VENV := .venv
+VPY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+TORCH_WHEEL_DIR ?= /opt/wheels
+EXTRAS ?= ros,train,export,realsense,dev
+DEMO_EPISODES ?= 5
+
+export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
+export MUJOCO_GL ?= egl
+export PYTHONUNBUFFERED := 1
+
+.PHONY: demo test venv deps clean-venv
+
+demo: $(STAMP)
+	$(VENV)/bin/roboalign rollout --sim --policy expert --episodes $(DEMO_EPISODES) --seed 0 --json demo_rollout.json
+
+test: $(STAMP)
+	$(VPY) -m pytest -q -x --durations=15
+
+venv: $(STAMP)
+
+# Debian packages: EGL/OSMesa for MuJoCo offscreen rendering, libusb for pyrealsense2.
+deps:
+	@./scripts/install_debian_deps.sh
+
+$(STAMP): pyproject.toml
+	@$(MAKE) --no-print-directory deps
+	@test -x $(VPY) || $(PY) -m venv $(VENV)
+	$(VPY) -m pip install -q --upgrade pip
+	# torch first: a CPU build lies on disk here; an unpinned torch would pull a multi-GB CUDA build.
+	$(VPY) -m pip install -q --find-links $(TORCH_WHEEL_DIR) torch==2.13.0
+	$(VPY) -m pip install -q -e ".[$(EXTRAS)]"
+	@touch $(STAMP)
+
+clean-venv:
+	rm -rf $(VENV)

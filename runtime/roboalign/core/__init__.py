@@ -1,0 +1,12 @@
+"""Typed records shared by every part of RoboAlign: the project's common language.
+
+Data flows one way (sensors -> Observation -> policy -> ActionChunk -> executor -> safety ->
+driver); every stage speaks in these records and nothing downstream imports upstream internals.
+"""
+from roboalign.core.robot import JointLimits, RobotSpec
+from roboalign.core.observation import Observation
+from roboalign.core.action import ActionChunk
+from roboalign.core.normalization import NormStats
+from roboalign.core.policy import Policy
+
+__all__ = ["JointLimits", "RobotSpec", "Observation", "ActionChunk", "NormStats", "Policy"]

@@ -1,0 +1,134 @@
+"""RobotSpec: what a controller must know about an arm (joints, limits, control rate).
+
+Units: positions in rad (gripper in its own normalised unit, 0 = open, 1 = closed unless a
+spec says otherwise), velocities in rad/s, accelerations in rad/s^2, rates in Hz.
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+
+@dataclasses.dataclass(frozen=True)
+class JointLimits:
+    """Per-joint limits, arrays of shape [D] in joint order."""
+
+    lower: np.ndarray
+    upper: np.ndarray
+    max_velocity: np.ndarray
+    max_acceleration: np.ndarray
+    max_jerk: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        arrays = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        n = None
+        for name, value in arrays.items():
+            if value is None:
+                continue
+            arr = np.asarray(value, dtype=np.float64).reshape(-1)
+            if n is None:
+                n = arr.shape[0]
+            if arr.shape[0] != n:
+                raise ValueError(f"JointLimits.{name} has {arr.shape[0]} entries, expected {n}")
+            if not np.all(np.isfinite(arr)):
+                raise ValueError(f"JointLimits.{name} must be finite, got {arr.tolist()}")
+            arr.setflags(write=False)
+            object.__setattr__(self, name, arr)
+        if np.any(self.lower >= self.upper):
+            raise ValueError("JointLimits: every lower limit must be below its upper limit")
+        for name in ("max_velocity", "max_acceleration", "max_jerk"):
+            value = getattr(self, name)
+            if value is not None and np.any(value <= 0):
+                raise ValueError(f"JointLimits.{name} must be positive")
+
+    @property
+    def dim(self) -> int:
+        return int(self.lower.shape[0])
+
+
+@dataclasses.dataclass(frozen=True)
+class RobotSpec:
+    """An arm as a controller sees it: joint names in command order, limits, control rate.
+
+    `joint_names` lists every commanded dimension, the gripper included (as the last entry
+    when there is one), so an ActionChunk of dimension D maps 1:1 onto these names.
+    """
+
+    name: str
+    joint_names: tuple[str, ...]
+    limits: JointLimits
+    control_rate_hz: float
+    gripper_index: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "joint_names", tuple(self.joint_names))
+        if len(set(self.joint_names)) != len(self.joint_names):
+            raise ValueError(f"RobotSpec {self.name!r}: joint names must be unique")
+        if len(self.joint_names) != self.limits.dim:
+            raise ValueError(
+                f"RobotSpec {self.name!r}: {len(self.joint_names)} joint names but limits for "
+                f"{self.limits.dim} joints"
+            )
+        if not (self.control_rate_hz > 0 and np.isfinite(self.control_rate_hz)):
+            raise ValueError("RobotSpec.control_rate_hz must be a positive number of Hz")
+        if self.gripper_index is not None and not 0 <= self.gripper_index < self.dof:
+            raise ValueError("RobotSpec.gripper_index out of range")
+
+    @property
+    def dof(self) -> int:
+        return len(self.joint_names)
+
+    @property
+    def control_period(self) -> float:
+        """Seconds between control steps."""
+        return 1.0 / self.control_rate_hz
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "joint_names": list(self.joint_names),
+            "control_rate_hz": float(self.control_rate_hz),
+            "gripper_index": self.gripper_index,
+            "limits": {
+                "lower": self.limits.lower.tolist(),
+                "upper": self.limits.upper.tolist(),
+                "max_velocity": self.limits.max_velocity.tolist(),
+                "max_acceleration": self.limits.max_acceleration.tolist(),
+                "max_jerk": None if self.limits.max_jerk is None else self.limits.max_jerk.tolist(),
+            },
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RobotSpec":
+        try:
+            lim = data["limits"]
+            limits = JointLimits(
+                lower=np.asarray(lim["lower"], dtype=np.float64),
+                upper=np.asarray(lim["upper"], dtype=np.float64),
+                max_velocity=np.asarray(lim["max_velocity"], dtype=np.float64),
+                max_acceleration=np.asarray(lim["max_acceleration"], dtype=np.float64),
+                max_jerk=None if lim.get("max_jerk") is None else np.asarray(lim["max_jerk"], dtype=np.float64),
+            )
+            return cls(
+                name=str(data["name"]),
+                joint_names=tuple(data["joint_names"]),
+                limits=limits,
+                control_rate_hz=float(data["control_rate_hz"]),
+                gripper_index=data.get("gripper_index"),
+            )
+        except KeyError as exc:
+            raise ValueError(f"robot spec is missing the field {exc.args[0]!r}") from None
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "RobotSpec":
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"robot spec {path} does not exist: pass a YAML file written by RobotSpec.save")
+        return cls.from_dict(yaml.safe_load(path.read_text()))
