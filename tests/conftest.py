@@ -1,0 +1,33 @@
+"""Test-wide settings: loopback-only DDS, headless MuJoCo, per-test ROS domains and ports."""
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+
+# Never let DDS discovery leave loopback; render MuJoCo offscreen.
+os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+os.environ.setdefault("MUJOCO_GL", "egl")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+_next_domain = [10 + (os.getpid() % 50) * 4]
+
+
+@pytest.fixture
+def ros_domain_id(monkeypatch) -> int:
+    """A ROS_DOMAIN_ID of this test's own (0..232), so parallel tests never cross-talk."""
+    _next_domain[0] = 10 + (_next_domain[0] + 1 - 10) % 220
+    monkeypatch.setenv("ROS_DOMAIN_ID", str(_next_domain[0]))
+    return _next_domain[0]
+
+
+@pytest.fixture
+def free_tcp_endpoint() -> str:
+    """tcp://127.0.0.1:<free port> for a ZMQ server of this test's own."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"tcp://127.0.0.1:{port}"

@@ -1,0 +1,79 @@
+import numpy as np
+import pytest
+
+from roboalign.core import ActionChunk, JointLimits, NormStats, Observation, RobotSpec
+
+
+def _spec() -> RobotSpec:
+    return RobotSpec(
+        name="arm",
+        joint_names=("j1", "j2", "gripper"),
+        limits=JointLimits(
+            lower=[-1, -2, 0], upper=[1, 2, 1], max_velocity=[1, 1, 2], max_acceleration=[5, 5, 10]
+        ),
+        control_rate_hz=50,
+        gripper_index=2,
+    )
+
+
+def test_robot_spec_round_trips_through_yaml(tmp_path):
+    spec = _spec()
+    spec.save(tmp_path / "r.yaml")
+    back = RobotSpec.load(tmp_path / "r.yaml")
+    assert back.joint_names == spec.joint_names
+    np.testing.assert_array_equal(back.limits.upper, spec.limits.upper)
+    assert back.control_period == pytest.approx(0.02)
+    assert back.gripper_index == 2
+
+
+def test_joint_limits_reject_inverted_nonfinite_and_mismatched():
+    with pytest.raises(ValueError, match="below"):
+        JointLimits(lower=[1], upper=[0], max_velocity=[1], max_acceleration=[1])
+    with pytest.raises(ValueError, match="finite"):
+        JointLimits(lower=[np.nan], upper=[0], max_velocity=[1], max_acceleration=[1])
+    with pytest.raises(ValueError, match="entries"):
+        JointLimits(lower=[0, 0], upper=[1], max_velocity=[1], max_acceleration=[1])
+    with pytest.raises(ValueError, match="positive"):
+        JointLimits(lower=[0], upper=[1], max_velocity=[0], max_acceleration=[1])
+
+
+def test_robot_spec_rejects_name_count_mismatch():
+    lim = JointLimits(lower=[0], upper=[1], max_velocity=[1], max_acceleration=[1])
+    with pytest.raises(ValueError, match="joint names"):
+        RobotSpec(name="x", joint_names=("a", "b"), limits=lim, control_rate_hz=10)
+
+
+def test_observation_validates_images():
+    Observation(images={"front": np.zeros((4, 4, 3), np.uint8)}, joint_positions=[0, 1])
+    with pytest.raises(ValueError, match="uint8"):
+        Observation(images={"front": np.zeros((4, 4, 3), np.float32)}, joint_positions=[0])
+    with pytest.raises(ValueError, match="uint8"):
+        Observation(images={"front": np.zeros((4, 4), np.uint8)}, joint_positions=[0])
+
+
+def test_action_chunk_times_and_validation():
+    c = ActionChunk(actions=np.zeros((16, 7)), start_time=10.0, dt=0.1, provenance="expert")
+    assert c.horizon == 16 and c.dim == 7
+    assert c.end_time == pytest.approx(11.5)
+    np.testing.assert_allclose(c.times()[:2], [10.0, 10.1])
+    with pytest.raises(ValueError):
+        ActionChunk(actions=np.zeros((0, 7)), start_time=0, dt=0.1)
+    with pytest.raises(ValueError):
+        ActionChunk(actions=np.zeros((4, 7)), start_time=0, dt=0.0)
+    assert not ActionChunk(actions=np.full((2, 2), np.nan), start_time=0, dt=0.1).is_finite()
+
+
+def test_norm_stats_fit_normalize_round_trip(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 16, 3)) * [1.0, 5.0, 0.0] + [0.0, 2.0, 3.0]
+    stats = NormStats.fit(x)
+    y = stats.normalize(x)
+    assert y.min() >= -1 and y.max() <= 1
+    assert np.all(y[..., 2] == 0)  # constant dimension maps to 0
+    inside = (x[..., 1] > stats.q_low[1]) & (x[..., 1] < stats.q_high[1])
+    np.testing.assert_allclose(stats.unnormalize(y)[..., 1][inside], x[..., 1][inside], atol=1e-9)
+    stats.save(tmp_path / "s.json")
+    back = NormStats.load(tmp_path / "s.json")
+    assert back.digest() == stats.digest()
+    with pytest.raises(ValueError, match="NaN"):
+        NormStats.fit(np.array([[np.nan]]))
