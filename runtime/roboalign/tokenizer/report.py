@@ -86,5 +86,5 @@ def summary_lines(rep: dict) -> list[str]:
         f"round-trip |err| physical, mean per dim:   {fmt(ep['mean_abs'])}",
         f"round-trip |err| physical, max per dim:    {fmt(ep['max_abs'])}",
         f"invalid decodes of real chunks: {rep['invalid_decodes_of_real_chunks']}; random token strings refused: "
-        f"{100 * rep["random_tokens"]["invalid_rate"]:.2f}% {rep['random_tokens']['codes']}",
+        f"{100 * rep['random_tokens']['invalid_rate']:.2f}% {rep['random_tokens']['codes']}",
     ]

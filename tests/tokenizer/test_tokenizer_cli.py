@@ -1,0 +1,58 @@
+"""`roboalign tokenizer fit | stats` and the chunk sources they read."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from roboalign.cli import main
+from roboalign.tokenizer import FastTokenizer
+from roboalign.tokenizer.sources import load_chunks, windows
+from roboalign.tokenizer.synthetic import smooth_trajectories
+
+
+def test_windows_pad_past_the_end_with_the_last_action():
+    a = np.arange(10.0).reshape(5, 2)
+    w = windows(a, horizon=3, stride=2)
+    assert w.shape == (3, 3, 2)
+    np.testing.assert_array_equal(w[2], [[8, 9], [8, 9], [8, 9]])
+
+
+def test_sources_read_chunks_trajectories_and_npz(tmp_path):
+    traj = smooth_trajectories(3, 40, 4, seed=1)
+    np.save(tmp_path / "traj.npy", traj)
+    np.save(tmp_path / "one.npy", traj[0])
+    np.savez(tmp_path / "c.npz", chunks=traj[:, :16])
+    np.savez(tmp_path / "a.npz", actions=traj)
+    assert load_chunks(tmp_path / "traj.npy").shape == (3, 40, 4)          # chunks as they are
+    assert load_chunks(tmp_path / "traj.npy", horizon=8).shape == (120, 8, 4)  # trajectories
+    assert load_chunks(tmp_path / "one.npy", horizon=8, stride=4).shape == (10, 8, 4)
+    assert load_chunks(tmp_path / "c.npz").shape == (3, 16, 4)
+    assert load_chunks(tmp_path / "a.npz", horizon=16).shape == (120, 16, 4)
+    with pytest.raises(FileNotFoundError, match="episode folder"):
+        load_chunks(tmp_path / "missing.npy")
+
+
+def test_fit_then_stats_write_a_tokenizer_and_a_report(tmp_path, capsys):
+    np.save(tmp_path / "traj.npy", smooth_trajectories(20, 120, 7, seed=3))
+    out = tmp_path / "tok"
+    assert main(["tokenizer", "fit", "--data", str(tmp_path / "traj.npy"), "--horizon", "16",
+                 "--out", str(out), "--vocab-size", "512"]) == 0
+    tok = FastTokenizer.from_pretrained(out)
+    assert tok.vocab_size <= 512 and tok.normalizer.dim == 7
+    rep_path = tmp_path / "rep.json"
+    assert main(["tokenizer", "stats", "--tokenizer", str(out), "--data", str(tmp_path / "traj.npy"),
+                 "--horizon", "16", "--random-trials", "200", "--json", str(rep_path)]) == 0
+    rep = json.loads(rep_path.read_text())
+    assert rep["invalid_decodes_of_real_chunks"] == 0
+    assert rep["compression_vs_naive"] > 1.0 and rep["naive_tokens_per_chunk"] == 112
+    assert len(rep["roundtrip_error_physical"]["max_abs"]) == 7
+    assert max(rep["roundtrip_error_normalized"]["max_abs"]) <= rep["quantization_bound_normalized"] + 1e-9
+    assert rep["random_tokens"]["invalid_rate"] > 0.9
+    assert "compression" in capsys.readouterr().out
+
+
+def test_cli_errors_are_one_line_and_exit_1(tmp_path, capsys):
+    assert main(["tokenizer", "stats", "--tokenizer", str(tmp_path), "--data", str(tmp_path / "x.npy")]) == 1
+    assert "save_pretrained" in capsys.readouterr().err
