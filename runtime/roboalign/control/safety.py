@@ -1,0 +1,322 @@
+"""SafetyFilter: the software safety layer between every command source and the arm.
+
+Pure Python + numpy, no ROS: the safety node is wiring around this class, and tests drive it
+directly with any input sequence. It enforces the safety contract of shared/DESIGN.md:
+
+- non-finite values or a wrong joint count are rejected; the filter keeps tracking the last
+  safe (accepted) target;
+- targets are clamped to the position limits shrunk by a margin;
+- the output moves per joint with |velocity| <= v_max and |velocity change| <= a_max * dt,
+  where dt = min(time since the previous call, control period); an optional jerk limit
+  shapes the acceleration wherever those hard limits leave room (best effort: at the velocity
+  limit or on the braking curve the hard limits win, so acceleration may drop faster);
+- the output never leaves the position band: it always keeps enough room to brake at a_max
+  before a limit (invariant q + v|v| / (2 a_max) inside the band), so position, velocity and
+  acceleration limits hold together at every step, whatever the call timing (the price: a
+  stream that stops exactly on a limit is braked about v*dt early);
+- watchdog on the caller's monotonic clock: no valid command for `watchdog_timeout` seconds
+  -> the target is dropped, the output decelerates to a stop and holds there; only a command
+  given to filter() after that moment moves it again, an older one is never replayed;
+- latched e-stop: `estop()` makes the output stop (decelerating at the acceleration limit,
+  so the stop itself obeys the limits; then no motion at all) and ignore every command until
+  `reset()`. `reset()` clears the latch but drops the target too, so the arm stays still
+  until a command arrives in a later filter() call: a reset alone never resumes motion.
+
+Units: rad, rad/s, rad/s^2 (the gripper in its RobotSpec unit), seconds.
+"""
+from __future__ import annotations
+
+import dataclasses
+import enum
+from typing import Any
+
+import numpy as np
+
+from roboalign.core.robot import RobotSpec
+
+
+class SafetyState(str, enum.Enum):
+    """What the filter did with one control step."""
+
+    OK = "ok"                # command accepted and passed on unchanged
+    CLAMPED = "clamped"      # command accepted, output limited (position, velocity, accel)
+    REJECTED = "rejected"    # command invalid (NaN/inf, wrong size): still tracking the last safe one
+    HOLD = "hold"            # no valid target (none yet, watchdog fired, after reset): stopping/still
+    ESTOPPED = "estopped"    # e-stop latched: stopping/still until reset()
+
+
+@dataclasses.dataclass(frozen=True)
+class SafetyConfig:
+    """Limits of the safety filter. Every limit is a fraction of the RobotSpec's own limits,
+    so a config can only make the arm more conservative than its datasheet."""
+
+    position_margin: float = 0.02          # rad kept clear of each arm joint's limits
+    gripper_margin: float = 0.0            # gripper units kept clear of the gripper's limits
+    velocity_scale: float = 1.0            # fraction of spec max_velocity, (0, 1]
+    acceleration_scale: float = 1.0        # fraction of spec max_acceleration, (0, 1]
+    jerk_scale: float | None = None        # fraction of spec max_jerk; None = no jerk limit
+    watchdog_timeout: float = 0.25         # s without a valid command before stopping
+    stale_deceleration_scale: float = 1.0  # fraction of the accel limit used to stop when stale
+    control_period: float | None = None    # s; None = spec.control_period
+
+    def __post_init__(self) -> None:
+        for name in ("velocity_scale", "acceleration_scale", "stale_deceleration_scale"):
+            value = getattr(self, name)
+            if not (np.isfinite(value) and 0.0 < value <= 1.0):
+                raise ValueError(f"SafetyConfig.{name} must be in (0, 1], got {value}")
+        if self.jerk_scale is not None and not (np.isfinite(self.jerk_scale) and 0.0 < self.jerk_scale <= 1.0):
+            raise ValueError(f"SafetyConfig.jerk_scale must be in (0, 1] or null, got {self.jerk_scale}")
+        for name in ("position_margin", "gripper_margin"):
+            value = getattr(self, name)
+            if not (np.isfinite(value) and value >= 0.0):
+                raise ValueError(f"SafetyConfig.{name} must be >= 0, got {value}")
+        if not (np.isfinite(self.watchdog_timeout) and self.watchdog_timeout > 0.0):
+            raise ValueError(f"SafetyConfig.watchdog_timeout must be > 0 s, got {self.watchdog_timeout}")
+        if self.control_period is not None and not (np.isfinite(self.control_period) and self.control_period > 0):
+            raise ValueError(f"SafetyConfig.control_period must be > 0 s or null, got {self.control_period}")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> "SafetyConfig":
+        """Build from a YAML mapping; unknown keys are an error (a typo must not drop a limit)."""
+        data = dict(data or {})
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown safety config keys {unknown}; valid keys: {sorted(known)}")
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class SafetyDecision:
+    """Result of one filter() call. `command` is None only before initialize()."""
+
+    command: np.ndarray | None
+    state: SafetyState
+    reasons: tuple[str, ...] = ()
+    velocity: np.ndarray | None = None  # rad/s of the output, per joint
+
+
+class SafetyFilter:
+    """Turns any stream of commands into a stream that respects the robot's limits.
+
+    Call `initialize(measured_positions)` once the arm's joints are known, then
+    `filter(command_or_None, now)` once per control step (now: monotonic seconds). `None`
+    means "no new command this step": the filter keeps tracking the last accepted target
+    until the watchdog fires. Not thread-safe: call it from one thread (the control loop).
+    """
+
+    def __init__(self, spec: RobotSpec, config: SafetyConfig | None = None) -> None:
+        self.spec = spec
+        self.config = config or SafetyConfig()
+        cfg = self.config
+        lim = spec.limits
+        margin = np.full(spec.dof, cfg.position_margin)
+        if spec.gripper_index is not None:
+            margin[spec.gripper_index] = cfg.gripper_margin
+        self.lower = lim.lower + margin
+        self.upper = lim.upper - margin
+        if np.any(self.lower >= self.upper):
+            bad = [spec.joint_names[i] for i in np.flatnonzero(self.lower >= self.upper)]
+            raise ValueError(f"safety margins leave no room on joints {bad}: lower the position margin")
+        self.max_velocity = lim.max_velocity * cfg.velocity_scale
+        self.max_acceleration = lim.max_acceleration * cfg.acceleration_scale
+        self.max_jerk = None
+        if cfg.jerk_scale is not None:
+            if lim.max_jerk is None:
+                raise ValueError("SafetyConfig.jerk_scale is set but the RobotSpec has no max_jerk")
+            self.max_jerk = lim.max_jerk * cfg.jerk_scale
+        self.period = float(cfg.control_period or spec.control_period)
+        self.counts: dict[str, int] = {s.value: 0 for s in SafetyState}
+        self.counts["watchdog_trips"] = 0
+        self._q: np.ndarray | None = None     # last output, rad
+        self._v = np.zeros(spec.dof)          # last output velocity, rad/s
+        self._a = np.zeros(spec.dof)          # last output acceleration, rad/s^2 (for jerk)
+        self._target: np.ndarray | None = None
+        self._target_velocity = np.zeros(spec.dof)  # rad/s of the command stream
+        self._last_command_time = -np.inf
+        self._last_now: float | None = None
+        self._estopped = False
+
+    # ---- lifecycle -------------------------------------------------------------------
+    def initialize(self, current_positions: np.ndarray) -> None:
+        """Start from the measured joints at rest (the output never jumps away from them).
+
+        Drops any target: the arm stays still until the next command. A measurement outside
+        the margin band is accepted as is; from there the output only moves back inwards.
+        """
+        q = np.asarray(current_positions, dtype=np.float64).reshape(-1)
+        if q.shape[0] != self.spec.dof or not np.all(np.isfinite(q)):
+            raise ValueError(
+                f"SafetyFilter.initialize needs {self.spec.dof} finite measured positions, got {q.tolist()}"
+            )
+        self._q = q.copy()
+        self._v = np.zeros(self.spec.dof)
+        self._a = np.zeros(self.spec.dof)
+        self._target = None
+
+    @property
+    def initialized(self) -> bool:
+        return self._q is not None
+
+    def estop(self) -> None:
+        """Latch the e-stop: stop now, ignore every command until reset()."""
+        self._estopped = True
+        self._target = None
+
+    def reset(self) -> None:
+        """Clear the e-stop latch. The target stays empty, so motion resumes only with a
+        command given to a later filter() call, never by the reset itself."""
+        self._estopped = False
+        self._target = None
+
+    @property
+    def estopped(self) -> bool:
+        return self._estopped
+
+    @property
+    def output(self) -> np.ndarray | None:
+        return None if self._q is None else self._q.copy()
+
+    # ---- one control step ------------------------------------------------------------
+    def filter(self, command: np.ndarray | None, now: float) -> SafetyDecision:
+        """One control step: validate `command` (None = no new command), advance the output."""
+        try:
+            now = float(now)
+        except (TypeError, ValueError):
+            now = float("nan")
+        reasons: list[str] = []
+        if not np.isfinite(now):
+            reasons.append("non-finite clock value: no time advanced")
+            now = self._last_now if self._last_now is not None else 0.0
+        # dt never exceeds the control period, so a late call never makes a bigger step.
+        dt = self.period if self._last_now is None else float(np.clip(now - self._last_now, 0.0, self.period))
+        self._last_now = now if self._last_now is None else max(self._last_now, now)
+        if self._q is None:
+            self.counts[SafetyState.HOLD.value] += 1
+            return SafetyDecision(None, SafetyState.HOLD, ("not initialised: call initialize() with the measured joints",))
+
+        rejected = fresh = False
+        if command is not None:
+            target, why = self._validate(command)
+            if target is None:
+                rejected = True
+                reasons.append(f"command rejected: {why}; holding the last safe command")
+            elif self._estopped:
+                reasons.append("command ignored: e-stop latched (call reset, then send a fresh command)")
+            else:
+                clamped = np.clip(target, self.lower, self.upper)
+                moved = np.flatnonzero(clamped != target)
+                if moved.size:
+                    reasons.append("target clamped to position limits on " + self._names(moved))
+                # How fast the command stream moves (rad/s): a command is followed exactly only
+                # if the output could then keep pace with it, so a step never ends in overshoot.
+                if self._target is not None:
+                    gap = max(now - self._last_command_time, self.period)
+                    self._target_velocity = (clamped - self._target) / gap
+                else:
+                    self._target_velocity = np.zeros(self.spec.dof)
+                self._target = clamped
+                self._last_command_time = now
+                fresh = True
+        if self._target is not None and now - self._last_command_time > self.config.watchdog_timeout:
+            self._target = None
+            self.counts["watchdog_trips"] += 1
+            reasons.append(f"watchdog: no valid command for {self.config.watchdog_timeout:.3f} s; stopping")
+
+        if self._estopped:
+            state = SafetyState.ESTOPPED
+            self._step_stop(dt, 1.0)
+        elif self._target is None:
+            state = SafetyState.REJECTED if rejected else SafetyState.HOLD
+            self._step_stop(dt, self.config.stale_deceleration_scale)
+        else:
+            limited = self._step_track(dt, self._target_velocity if fresh else np.zeros(self.spec.dof))
+            if limited:
+                reasons.append(limited)
+            tracking = bool(np.all(np.abs(self._q - self._target) <= 1e-9))
+            if rejected:
+                state = SafetyState.REJECTED
+            else:
+                state = SafetyState.OK if tracking and not reasons else SafetyState.CLAMPED
+        self.counts[state.value] += 1
+        return SafetyDecision(self._q.copy(), state, tuple(reasons), self._v.copy())
+
+    # ---- internals -------------------------------------------------------------------
+    def _validate(self, command: Any) -> tuple[np.ndarray | None, str]:
+        try:
+            arr = np.asarray(command, dtype=np.float64).reshape(-1)
+        except (TypeError, ValueError):
+            return None, f"not a numeric array ({type(command).__name__})"
+        if arr.shape[0] != self.spec.dof:
+            return None, f"{arr.shape[0]} values, expected {self.spec.dof} ({', '.join(self.spec.joint_names)})"
+        bad = np.flatnonzero(~np.isfinite(arr))
+        if bad.size:
+            return None, "non-finite values on " + self._names(bad)
+        return arr, ""
+
+    def _names(self, idx: np.ndarray) -> str:
+        return ", ".join(self.spec.joint_names[i] for i in idx)
+
+    def _hard_window(self, dt: float) -> tuple[np.ndarray, np.ndarray]:
+        """Velocities allowed this step by the velocity, acceleration and position limits.
+
+        The position part keeps q' + v'|v'| / (2 a) inside the band (room to brake at a).
+        If the previous step kept that invariant, v - a dt always satisfies it, so the window
+        is never empty (up to rounding; then position wins, see _apply).
+        """
+        a = self.max_acceleration
+        room_up = np.maximum(self.upper - self._q, 0.0)
+        room_down = np.maximum(self._q - self.lower, 0.0)
+        cap_up = a * (-dt + np.sqrt(dt * dt + 2.0 * room_up / a))
+        cap_down = a * (-dt + np.sqrt(dt * dt + 2.0 * room_down / a))
+        low = np.maximum.reduce([self._v - a * dt, -self.max_velocity, -cap_down])
+        high = np.minimum.reduce([self._v + a * dt, self.max_velocity, cap_up])
+        return low, high
+
+    def _apply(self, v_new: np.ndarray, dt: float) -> None:
+        low, high = self._hard_window(dt)
+        v_new = np.minimum(np.maximum(v_new, low), high)  # high wins if rounding emptied the window
+        if dt <= 0.0:
+            return  # no time passed: nothing can move, the velocity stays as it was
+        q_new = self._q + v_new * dt
+        inside = (self._q >= self.lower) & (self._q <= self.upper)
+        clipped = inside & ((q_new < self.lower) | (q_new > self.upper))
+        if np.any(clipped):  # rounding only: the window above already keeps the band
+            q_new = np.where(clipped, np.clip(q_new, self.lower, self.upper), q_new)
+            v_new = np.where(clipped, (q_new - self._q) / dt, v_new)
+        self._a = (v_new - self._v) / dt
+        self._q, self._v = q_new, v_new
+
+    def _step_stop(self, dt: float, decel_scale: float) -> None:
+        decel = self.max_acceleration * decel_scale * dt
+        self._apply(np.clip(0.0, self._v - decel, self._v + decel), dt)
+
+    def _step_track(self, dt: float, target_velocity: np.ndarray) -> str:
+        """Move towards the target; returns a reason when a limit changed the motion.
+
+        target_velocity: rad/s of the command stream (0 on a step with no new command).
+        """
+        if dt <= 0.0:
+            return ""
+        a = self.max_acceleration
+        err = self._target - self._q
+        exact = err / dt  # reach the target this step
+        # Follow exactly only where the acceleration limit allows it now AND the next step can
+        # match the stream's own velocity; elsewhere approach along the braking curve (stop
+        # exactly at the target) instead of overshooting and ringing.
+        dist = np.abs(err)
+        brake = a * (-dt + np.sqrt(dt * dt + 2.0 * dist / a))
+        reachable = (np.abs(exact - self._v) <= a * dt + 1e-12) & (np.abs(exact - target_velocity) <= a * dt + 1e-12)
+        desired = np.where(reachable, exact, np.sign(err) * np.minimum(dist / dt, brake))
+        if self.max_jerk is not None:
+            jd = self.max_jerk * dt
+            desired = np.clip(desired, self._v + (self._a - jd) * dt, self._v + (self._a + jd) * dt)
+        low, high = self._hard_window(dt)
+        limited = np.flatnonzero((desired < low - 1e-12) | (desired > high + 1e-12) | ~reachable)
+        self._apply(desired, dt)
+        if limited.size:
+            return "velocity/acceleration limited on " + self._names(limited)
+        return ""
