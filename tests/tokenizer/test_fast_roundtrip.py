@@ -102,3 +102,21 @@ def test_frequency_major_truncation_keeps_the_low_frequencies(fitted, held_out_c
 def test_smooth_chunks_compress_well_against_per_step_tokens(fitted, held_out_chunks):
     lengths = [len(t) for t in fitted.encode_batch(held_out_chunks)]
     assert H * D / np.mean(lengths) > 3.0
+
+
+def test_cached_normalisation_is_bit_identical_to_norm_stats(fitted, held_out_chunks):
+    """The tokenizer's fast path must agree exactly with roboalign.core.NormStats."""
+    x = held_out_chunks * 1.5  # pushes some values beyond the quantiles, so clipping happens
+    n = fitted.normalizer
+    y = fitted._normalize(x)
+    np.testing.assert_array_equal(y, n.normalize(x))
+    np.testing.assert_array_equal(fitted._unnormalize(y), n.unnormalize(y))
+    assert fitted.encode(x[0]) == fitted.encode_normalized(n.normalize(x[0]))
+
+
+def test_constant_dimension_normalises_to_zero_and_decodes_to_its_value(train_chunks):
+    x = train_chunks[:400].copy()
+    x[..., 2] = 0.7  # e.g. a joint that never moved in the demonstrations
+    tok = FastTokenizer(vocab_size=512).fit(x)
+    res = tok.decode(tok.encode(x[0]), H, D)
+    assert res.valid and np.all(res.normalized[:, 2] == 0.0) and np.all(res.actions[:, 2] == 0.7)

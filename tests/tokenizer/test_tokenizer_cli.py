@@ -56,3 +56,18 @@ def test_fit_then_stats_write_a_tokenizer_and_a_report(tmp_path, capsys):
 def test_cli_errors_are_one_line_and_exit_1(tmp_path, capsys):
     assert main(["tokenizer", "stats", "--tokenizer", str(tmp_path), "--data", str(tmp_path / "x.npy")]) == 1
     assert "save_pretrained" in capsys.readouterr().err
+
+
+def test_sources_read_a_folder_of_episodes_with_their_chunk_padding(tmp_path):
+    episode = pytest.importorskip("roboalign.data.episode")
+    traj = smooth_trajectories(3, 30, 7, seed=4)
+    eps = []
+    for i, a in enumerate(traj):
+        ep = episode.Episode(instruction="touch the red block", images={}, joint_positions=a, actions=a,
+                             timestamps=np.arange(30) * 0.1, success=True, dt=0.1)
+        ep.save(tmp_path / "demos" / f"episode_{i:03d}")
+        eps.append(ep)
+    chunks = load_chunks(tmp_path / "demos", horizon=16)
+    assert chunks.shape == (90, 16, 7)
+    np.testing.assert_array_equal(chunks[29], eps[0].action_chunk(29, 16))
+    assert load_chunks(tmp_path / "demos" / "episode_001", horizon=16, stride=10).shape == (3, 16, 7)

@@ -74,7 +74,7 @@ class FastTokenizer:
         self.requested_vocab_size = int(vocab_size)
         self.max_horizon = int(max_horizon)
         self.quantiles = (float(quantiles[0]), float(quantiles[1]))
-        self.normalizer: NormStats | None = None
+        self._normalizer: NormStats | None = None
         self.fit_summary: dict = {}
         self._bpe = SymbolBPE(dct.symbol_radius(self.max_horizon, self.scale))
         if self.requested_vocab_size < self._bpe.alphabet_size:
@@ -118,10 +118,18 @@ class FastTokenizer:
             normalizer = NormStats.fit(x, self.quantiles)
         elif normalizer.dim != x.shape[2]:
             raise ValueError(f"normalizer has {normalizer.dim} dims, chunks have {x.shape[2]}")
-        q = self._quantize(normalizer.normalize(x))
-        texts = [self._bpe.to_text(row) for row in q.reshape(q.shape[0], -1)]
-        self._bpe.train(texts, self.requested_vocab_size)
+        previous = self._normalizer
         self.normalizer = normalizer
+        q = self._quantize(self._normalize(x))
+        texts = [self._bpe.to_text(row) for row in q.reshape(q.shape[0], -1)]
+        try:
+            self._bpe.train(texts, self.requested_vocab_size)
+        except Exception:  # the BPE was not replaced: put the matching normaliser back
+            if previous is not None:
+                self.normalizer = previous
+            else:
+                self._normalizer = None
+            raise
         self.fit_summary = {"num_chunks": int(x.shape[0]), "horizon": int(x.shape[1]),
                             "dim": int(x.shape[2])}
         return self
@@ -130,7 +138,7 @@ class FastTokenizer:
     def encode(self, chunk: np.ndarray) -> list[int]:
         """Chunk [H, D] in physical units -> FAST token ids. Raises ValueError on bad input."""
         x = self._check_chunks(chunk, ndim=2)
-        return self._encode_q(self._quantize(self.normalizer.normalize(x)))
+        return self._encode_q(self._quantize(self._normalize(x)))
 
     def encode_normalized(self, chunk: np.ndarray) -> list[int]:
         """Chunk [H, D] already in [-1, 1] (values outside are clipped), any D."""
@@ -140,7 +148,7 @@ class FastTokenizer:
     def encode_batch(self, chunks: np.ndarray) -> list[list[int]]:
         """Chunks [N, H, D] in physical units -> one token list per chunk (vectorised)."""
         x = self._check_chunks(chunks, ndim=3)
-        q = self._quantize(self.normalizer.normalize(x))
+        q = self._quantize(self._normalize(x))
         return self._bpe.encode_texts([self._bpe.to_text(r) for r in q.reshape(q.shape[0], -1)])
 
     def encode_batch_normalized(self, chunks: np.ndarray) -> list[list[int]]:
@@ -149,9 +157,34 @@ class FastTokenizer:
         return self._bpe.encode_texts([self._bpe.to_text(r) for r in q.reshape(q.shape[0], -1)])
 
     def _quantize(self, x: np.ndarray) -> np.ndarray:
-        q = dct.quantize(np.clip(x, -1.0, 1.0), self.scale)
-        r = self._bpe.radius  # never binds for |x| <= 1 and H <= max_horizon (dct.py); a guard
-        return np.clip(q, -r, r, out=q)
+        # No clip of q to the symbol radius is needed: |x| <= 1 and H <= max_horizon bound every
+        # coefficient by scale*sqrt(H) < radius (dct.py).
+        return dct.quantize(x.clip(-1.0, 1.0), self.scale)
+
+    def _normalize(self, x: np.ndarray) -> np.ndarray:
+        """NormStats.normalize with its constants cached: the same float ops, bit-identical."""
+        lo, safe, const = self._affine
+        y = 2.0 * (x - lo) / safe - 1.0
+        if const is not None:
+            y[..., const] = 0.0
+        return y.clip(-1.0, 1.0, out=y)
+
+    def _unnormalize(self, y: np.ndarray) -> np.ndarray:
+        """NormStats.unnormalize for y already in [-1, 1], bit-identical."""
+        return (y + 1.0) * 0.5 * self._span + self.normalizer.q_low
+
+    @property
+    def normalizer(self) -> NormStats | None:
+        """Per-dimension quantile normaliser (roboalign.core.NormStats) fitted with the BPE."""
+        return self._normalizer
+
+    @normalizer.setter
+    def normalizer(self, normalizer: NormStats) -> None:
+        self._normalizer = normalizer
+        span = normalizer.q_high - normalizer.q_low
+        const = np.flatnonzero(span <= 0)
+        self._span = span
+        self._affine = (normalizer.q_low, np.where(span > 0, span, 1.0), const if const.size else None)
 
     def _encode_q(self, q: np.ndarray) -> list[int]:
         # Frequency-major flatten: q is [H(freq), D], so row-major puts the lowest frequency of
@@ -169,7 +202,7 @@ class FastTokenizer:
             raise ValueError(f"horizon {x.shape[-2]} > max_horizon {self.max_horizon} of this tokenizer")
         if physical and x.shape[-1] != self.normalizer.dim:
             raise ValueError(f"chunk has {x.shape[-1]} dims, tokenizer was fitted on {self.normalizer.dim}")
-        if not np.all(np.isfinite(x)):
+        if not np.isfinite(x.sum()) and not np.all(np.isfinite(x)):  # sum: the fast common case
             raise ValueError("chunk contains NaN or inf")
         return x
 
@@ -234,8 +267,8 @@ class FastTokenizer:
         x = dct.dequantize(q.reshape(-1, h, d), self.scale)
         limit = 1.0 + self.bound(h) + 1e-9
         peak = np.abs(x).max(axis=(1, 2))
-        np.clip(x, -1.0, 1.0, out=x)
-        acts = self.normalizer.unnormalize(x) if physical else x
+        x.clip(-1.0, 1.0, out=x)
+        acts = self._unnormalize(x) if physical else x
         out = []
         for i, probs in enumerate(problems):
             if not probs and peak[i] > limit:
