@@ -1,0 +1,160 @@
+"""Stage-1 training data from the simulator: expert demonstrations + embodied VQA.
+
+    roboalign train make-data --episodes 200 --val-episodes 30 --out outputs/sim_data
+
+writes, for each split (train, val):
+
+    OUT/<split>/episodes/ep_<seed>/        Episode folders (episode.json + arrays.npz), recorded
+                                           from the scripted expert every `record_period` s
+    OUT/<split>/vqa/images/<n>_<cam>.png   rendered views
+    OUT/<split>/vqa/vqa.jsonl              questions answered from privileged sim state
+    OUT/manifest.json                      seeds, counts, expert success rate, settings
+
+VQA questions (answers computed from MuJoCo state, never from pixels):
+    closest_block  "Which block is closest to the gripper?"   -> "the red block"
+                   (3-D distance from the tool centre point to each block centre)
+    left_right     "Is the red block left or right of the blue block?" -> "left" | "right"
+                   (as seen by the first camera: sign along the camera's image-right axis;
+                   pairs closer than 2 cm along it are skipped as ambiguous)
+    gripper_open   "Is the gripper open?" -> "yes" | "no"  (gripper command state < 0.5)
+VQA states come from separate seeded rollouts of the expert stopped at a random time, so the
+arm is seen anywhere between its home pose and the goal.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from roboalign.training.vqa import write_jsonl
+
+LEFT_RIGHT_MIN_M = 0.02
+VAL_SEED_OFFSET = 1_000_000
+VQA_SEED_OFFSET = 2_000_000
+
+
+@dataclasses.dataclass(frozen=True)
+class SimDataConfig:
+    episodes: int = 100
+    val_episodes: int = 20
+    vqa_states_per_episode: float = 0.5  # VQA scenes per demonstration (3 questions each)
+    seed: int = 0
+    cameras: tuple[str, ...] = ("front",)
+    image_size: tuple[int, int] = (128, 128)
+    families: tuple[str, ...] = ("touch",)
+    horizon: int = 16
+    record_period: float = 0.1  # s between recorded steps (the actions' dt)
+    max_seconds: float = 12.0
+
+
+def _camera_right(arm, camera: str) -> np.ndarray:
+    """World direction of the camera's image-right axis (MuJoCo camera frame x)."""
+    cid = arm.model.camera(camera).id
+    return arm.data.cam_xmat[cid].reshape(3, 3)[:, 0].copy()
+
+
+def vqa_for_state(arm, camera: str, rng: np.random.Generator) -> list[dict]:
+    """Question/answer dicts for the arm's current state (see module docstring)."""
+    from roboalign.sim import tasks
+
+    tcp = arm.tcp_position()
+    blocks = {n: p for n, p in arm.object_positions().items() if n in tasks.OBJECT_NAMES}
+    names = sorted(blocks)
+    colour = {n: n.split("_")[0] for n in names}
+    out = []
+    closest = min(names, key=lambda n: float(np.linalg.norm(blocks[n] - tcp)))
+    out.append({"type": "closest_block", "question": "Which block is closest to the gripper?",
+                "answer": f"the {colour[closest]} block"})
+    right = _camera_right(arm, camera)
+    pairs = [(a, b) for a in names for b in names if a != b]
+    for k in rng.permutation(len(pairs)):
+        a, b = pairs[k]
+        along = float(np.dot(blocks[a] - blocks[b], right))
+        if abs(along) >= LEFT_RIGHT_MIN_M:
+            out.append({"type": "left_right",
+                        "question": f"Is the {colour[a]} block left or right of the {colour[b]} block?",
+                        "answer": "right" if along > 0 else "left"})
+            break
+    gripper = float(arm.joint_positions()[-1])
+    out.append({"type": "gripper_open", "question": "Is the gripper open?", "answer": "yes" if gripper < 0.5 else "no"})
+    return out
+
+
+def _save_png(img: np.ndarray, path: Path) -> None:
+    from PIL import Image
+
+    Image.fromarray(img).save(path)
+
+
+def make_split(out: Path, seeds: list[int], vqa_seeds: list[int], cfg: SimDataConfig,
+               progress: Callable[[str], None] = print) -> dict:
+    """Demonstrations for `seeds` and VQA scenes for `vqa_seeds` into `out` (one split)."""
+    from roboalign.sim.arm import SimArm
+    from roboalign.sim.expert import ScriptedExpert
+    from roboalign.sim.rollout import run_episode
+
+    (out / "episodes").mkdir(parents=True, exist_ok=True)
+    (out / "vqa" / "images").mkdir(parents=True, exist_ok=True)
+    expert = ScriptedExpert(horizon=cfg.horizon, cameras=cfg.cameras, image_size=cfg.image_size)
+    arm = SimArm(render_size=cfg.image_size, cameras=cfg.cameras)
+    successes, frames = 0, 0
+    t0 = time.perf_counter()
+    try:
+        for n, seed in enumerate(seeds):
+            family = cfg.families[n % len(cfg.families)]
+            res = run_episode(arm, expert, seed, max_seconds=cfg.max_seconds, task=family, record=True,
+                              record_period=cfg.record_period)
+            res.episode.save(out / "episodes" / f"ep_{seed:07d}", overwrite=True)
+            successes += int(res.success)
+            frames += len(res.episode)
+            if (n + 1) % 25 == 0 or n + 1 == len(seeds):
+                progress(f"  {out.name}: {n + 1}/{len(seeds)} episodes, {successes} successful, "
+                         f"{time.perf_counter() - t0:.0f} s")
+    finally:
+        arm.close()
+    # VQA: a render-free arm for the rollouts (fast), rendering only the final state.
+    rows = []
+    vqa_arm = SimArm(render_size=cfg.image_size, cameras=())
+    rng = np.random.default_rng(cfg.seed + len(seeds))
+    try:
+        for n, seed in enumerate(vqa_seeds):
+            family = cfg.families[n % len(cfg.families)]
+            stop = float(rng.uniform(0.0, 2.5))
+            run_episode(vqa_arm, expert, seed, max_seconds=max(stop, 0.02), task=family, stop_on_success=False)
+            paths = []
+            for cam in cfg.cameras:
+                rel = f"images/{n:06d}_{cam}.png"
+                _save_png(vqa_arm.render(cam), out / "vqa" / rel)
+                paths.append(rel)
+            for qa in vqa_for_state(vqa_arm, cfg.cameras[0], rng):
+                rows.append({"images": paths, "cameras": list(cfg.cameras), **qa,
+                             "source": f"seed {seed}, t={stop:.2f} s"})
+    finally:
+        vqa_arm.close()
+    write_jsonl(out / "vqa" / "vqa.jsonl", rows)
+    return {"episodes": len(seeds), "successful": successes, "frames": frames,
+            "vqa_scenes": len(vqa_seeds), "vqa_questions": len(rows),
+            "seconds": round(time.perf_counter() - t0, 1)}
+
+
+def make_sim_data(out: str | Path, cfg: SimDataConfig, progress: Callable[[str], None] = print) -> dict:
+    """Both splits and the manifest; returns the manifest dict."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    n_vqa = int(round(cfg.episodes * cfg.vqa_states_per_episode))
+    n_vqa_val = int(round(cfg.val_episodes * cfg.vqa_states_per_episode))
+    train_seeds = [cfg.seed + i for i in range(cfg.episodes)]
+    val_seeds = [cfg.seed + VAL_SEED_OFFSET + i for i in range(cfg.val_episodes)]
+    manifest = {"config": {**dataclasses.asdict(cfg)}, "splits": {}}
+    manifest["splits"]["train"] = make_split(out / "train", train_seeds,
+                                             [cfg.seed + VQA_SEED_OFFSET + i for i in range(n_vqa)], cfg, progress)
+    if cfg.val_episodes:
+        manifest["splits"]["val"] = make_split(
+            out / "val", val_seeds, [cfg.seed + VAL_SEED_OFFSET + VQA_SEED_OFFSET + i for i in range(n_vqa_val)],
+            cfg, progress)
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    return manifest
