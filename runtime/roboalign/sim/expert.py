@@ -37,6 +37,11 @@ FINGER_HALF_X = 0.012  # m, half depth of a finger along the hand x (the pushing
 PRE_PUSH_BACKOFF = 0.075  # m from block centre to tcp before a push
 SAFE_HEIGHT = 0.10  # m tcp height for moves across the table in the push family
 ALIGN_XY = 0.02  # m: "above the point" tolerance
+# The sim arm's PD position actuators trail a moving target by about kv/kp seconds (arm.xml:
+# (110 + 4) / 2500 and (25 + 1) / 600 ~ 0.045 s). A plan therefore starts from q + LAG_S * qdot,
+# the command the arm is following, not from where it is: restarting at the measured q would
+# pull the command back at every re-plan and the arm would stutter every 0.4 s.
+TRACKING_LAG_S = 0.045
 
 
 def _heading_near(desired: float, current: float) -> float:
@@ -181,11 +186,14 @@ class ScriptedExpert:
             raise ValueError(f"ScriptedExpert expects {self.spec.dof} joint positions, got {q.shape[0]}")
         target = np.asarray(priv["target_position"], dtype=np.float64).reshape(3)
         family = self._family(observation)
-        tcp, R = self.kin.fk(q[:6])
-        # Speed along the path at the start: the tcp speed from the joint velocities.
-        v0 = 0.0
-        if observation.joint_velocities is not None:
-            v0 = float(np.linalg.norm(self.kin.jacobian(q[:6])[:3] @ observation.joint_velocities[:6]))
+        lo, hi = self.spec.limits.lower, self.spec.limits.upper
+        start = q.copy()
+        v0 = 0.0  # tcp speed along the path at the start (m/s)
+        qd = observation.joint_velocities
+        if qd is not None and qd.shape == q.shape and np.all(np.isfinite(qd)):
+            start[:6] = np.clip(q[:6] + TRACKING_LAG_S * qd[:6], lo[:6], hi[:6])
+            v0 = float(np.linalg.norm(self.kin.jacobian(start[:6])[:3] @ qd[:6]))
+        tcp, R = self.kin.fk(start[:6])
         if family == "push":
             if "pad_position" not in priv:
                 raise ValueError("ScriptedExpert: the push task needs privileged['pad_position']")
@@ -197,10 +205,9 @@ class ScriptedExpert:
         current_heading = float(np.arctan2(R[1, 0], R[0, 0]))
         heading = _heading_near(heading, current_heading)
 
-        lo, hi = self.spec.limits.lower, self.spec.limits.upper
         actions = np.empty((self.horizon, self.spec.dof))
-        actions[0] = q
-        prev = q[:6].copy()
+        actions[0] = start
+        prev = start[:6].copy()
         gripper = float(q[GRIPPER_INDEX])
         for k in range(1, self.horizon):
             # Turn the tool as the path progresses, so the orientation is fixed by the end.
