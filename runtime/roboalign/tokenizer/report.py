@@ -63,6 +63,9 @@ def tokenizer_report(tok: FastTokenizer, chunks: np.ndarray, random_trials: int 
         # holds the normaliser's clipping of values beyond the 1st/99th percentiles.
         "roundtrip_error_normalized": _per_dim(np.abs(rec_n - xn)),
         "roundtrip_error_physical": _per_dim(np.abs(rec - x)),
+        # Split of the physical error: what the tokenizer loses vs what the clipping loses.
+        "roundtrip_error_physical_vs_clipped_input": _per_dim(np.abs(rec - tok.normalizer.unnormalize(xn))),
+        "normalizer_clip_error_physical": _per_dim(np.abs(tok.normalizer.unnormalize(xn) - x)),
         "roundtrip_error_physical_relative_to_range": _per_dim(
             np.abs(rec - x) / np.where(span > 0, span, 1.0)),
         "fraction_values_clipped_by_normalizer": clipped,
@@ -85,6 +88,8 @@ def summary_lines(rep: dict) -> list[str]:
         f"round-trip |err| normalised, max per dim:  {fmt(en['max_abs'])} (bound {rep['quantization_bound_normalized']:.4f})",
         f"round-trip |err| physical, mean per dim:   {fmt(ep['mean_abs'])}",
         f"round-trip |err| physical, max per dim:    {fmt(ep['max_abs'])}",
+        f"  of which normaliser clipping, max per dim: {fmt(rep['normalizer_clip_error_physical']['max_abs'])} "
+        f"({100 * rep['fraction_values_clipped_by_normalizer']:.2f}% of values clipped)",
         f"invalid decodes of real chunks: {rep['invalid_decodes_of_real_chunks']}; random token strings refused: "
         f"{100 * rep['random_tokens']['invalid_rate']:.2f}% {rep['random_tokens']['codes']}",
     ]
