@@ -1,0 +1,116 @@
+"""`roboalign serve` and `roboalign keys generate`.
+
+    roboalign serve --policy noop --bind tcp://127.0.0.1:5555
+    roboalign serve --policy expert --bind ipc:///tmp/roboalign.sock --max-batch 8 --max-wait-ms 2
+    roboalign serve --policy PATH --auth-keys ~/.roboalign/keys
+    roboalign keys generate --out ~/.roboalign/keys [--client robot1 --client eval]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+DEFAULT_BIND = "tcp://127.0.0.1:5555"
+READY_PREFIX = "roboalign serve: ready"
+
+
+def register(subparsers: Any) -> None:
+    serve = subparsers.add_parser("serve", help="serve a policy over ZMQ (the inference server)",
+                                  description="Serve a policy over ZMQ; see docs/protocol.md.")
+    serve.add_argument("--policy", default="expert",
+                       help="registered kind (expert, noop, ...) or a checkpoint folder (default: expert)")
+    serve.add_argument("--policy-arg", action="append", default=[], metavar="KEY=VALUE",
+                       help="keyword argument for the policy factory, value parsed as YAML (repeatable), "
+                            "e.g. --policy-arg horizon=16")
+    serve.add_argument("--bind", default=DEFAULT_BIND, help=f"tcp://HOST:PORT or ipc://PATH (default {DEFAULT_BIND})")
+    serve.add_argument("--max-batch", type=int, default=1,
+                       help="dynamic batching across clients: largest batch (1 = off; needs a policy with infer_batch)")
+    serve.add_argument("--max-wait-ms", type=float, default=2.0,
+                       help="dynamic batching: longest wait for a batch to fill, after its first request (ms)")
+    serve.add_argument("--max-frame-mb", type=float, default=32.0,
+                       help="largest accepted frame (one image); larger frames drop the connection (MiB)")
+    serve.add_argument("--max-request-mb", type=float, default=128.0, help="largest accepted request in total (MiB)")
+    serve.add_argument("--warmup", type=int, default=2, help="warm-up inferences before announcing ready")
+    serve.add_argument("--auth-keys", metavar="DIR",
+                       help="turn on CurveZMQ: DIR holds server.key_secret and authorized_clients/*.key "
+                            "(written by `roboalign keys generate`)")
+    serve.add_argument("--authorized-clients", metavar="DIR", help="override DIR/authorized_clients")
+    serve.add_argument("--allow-insecure-remote", action="store_true",
+                       help="allow a non-loopback bind without --auth-keys (trusted networks only)")
+    serve.add_argument("--log-json", action="store_true", help="JSON-lines logs on stderr")
+    serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    serve.set_defaults(func=run_serve)
+
+    keys = subparsers.add_parser("keys", help="CurveZMQ keys for an authenticated inference server")
+    keys_sub = keys.add_subparsers(dest="keys_command", metavar="ACTION")
+    gen = keys_sub.add_parser("generate", help="write server and client key pairs (owner-only files)")
+    gen.add_argument("--out", required=True, metavar="DIR", help="folder for the keys (created with mode 0700)")
+    gen.add_argument("--client", action="append", default=[], metavar="NAME",
+                     help="client name (repeatable; default: one client named 'client')")
+    gen.add_argument("--force", action="store_true", help="replace existing keys in DIR")
+    gen.set_defaults(func=run_keys_generate)
+    keys.set_defaults(func=lambda args: (keys.print_help(), 2)[1])
+
+
+def _policy_kwargs(pairs: list[str]) -> dict[str, Any]:
+    import yaml
+
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.isidentifier():
+            raise ValueError(f"--policy-arg {pair!r}: expected KEY=VALUE with KEY a Python identifier")
+        out[key] = yaml.safe_load(value)
+    return out
+
+
+def _fail(message: str) -> int:
+    print(f"roboalign serve: error: {message}", file=sys.stderr, flush=True)
+    return 1
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from roboalign.policy.registry import PolicyLoadError, load_policy
+    from roboalign.serving import logs, protocol
+    from roboalign.serving.auth import ServerAuth
+    from roboalign.serving.server import PolicyServer, ServerStartError
+
+    log = logs.configure(as_json=args.log_json, level=args.log_level)
+    try:
+        limits = protocol.Limits.for_megabytes(args.max_frame_mb, args.max_request_mb)
+        auth = ServerAuth.from_dir(args.auth_keys, args.authorized_clients) if args.auth_keys else None
+        policy = load_policy(args.policy, **_policy_kwargs(args.policy_arg))
+        server = PolicyServer(policy, args.bind, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms,
+                              limits=limits, auth=auth, warmup_iters=args.warmup,
+                              allow_insecure_remote=args.allow_insecure_remote, logger=log)
+        server.start()
+    except (PolicyLoadError, ServerStartError, ValueError, OSError) as exc:
+        return _fail(str(exc))
+    meta = server.metadata
+    batching = f"max batch {meta['server']['max_batch']}, max wait {args.max_wait_ms:g} ms"
+    print(f"{READY_PREFIX} at {server.endpoint} (policy {meta.get('policy', args.policy)}, "
+          f"model {meta.get('model_id')}, protocol v{protocol.PROTOCOL_VERSION}, {batching}, "
+          f"auth {'curve' if auth else 'off'})", flush=True)
+    logs.event(log, "serve.ready", endpoint=server.endpoint, policy=meta.get("policy"), model_id=meta.get("model_id"),
+               max_batch=meta["server"]["max_batch"], auth="curve" if auth else "off")
+    server.serve_forever()
+    return 0
+
+
+def run_keys_generate(args: argparse.Namespace) -> int:
+    from roboalign.serving.auth import generate_keys
+
+    clients = tuple(args.client) or ("client",)
+    try:
+        written = generate_keys(args.out, clients, overwrite=args.force)
+    except (FileExistsError, ValueError, RuntimeError, OSError) as exc:
+        print(f"roboalign keys: error: {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {len(written)} key files to {args.out} (mode 0600):")
+    for name in sorted(written):
+        print(f"  {name}")
+    print(f"server: roboalign serve --auth-keys {args.out} ...")
+    print(f"client: copy {', '.join(c + '.key_secret' for c in clients)} and server.key to each robot; "
+          f"PolicyClient(endpoint, auth=ClientAuth.from_dir(DIR, NAME))")
+    return 0

@@ -1,0 +1,130 @@
+"""ServerProcess: run `roboalign serve` in a subprocess for the length of a `with` block.
+
+    with ServerProcess(policy="expert") as server:
+        policy = RemotePolicy(server.endpoint)
+        ...
+
+The GPU work lives in its own process, exactly as on a robot; the rollout CLI, the demo and
+the integration tests use this. The server's stdout/stderr go to a log file (a pipe nobody
+reads would eventually block the server); its tail is quoted in any start-up error.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Sequence
+
+from roboalign.serving.auth import ClientAuth
+from roboalign.serving.client import PolicyClient
+from roboalign.serving.errors import RequestTimeout
+
+
+class ServerProcessError(RuntimeError):
+    """The server process exited or never answered; the message quotes its log."""
+
+
+def free_tcp_endpoint(host: str = "127.0.0.1") -> str:
+    """tcp://HOST:PORT with a port free right now (a tiny race remains; fine for tests and tools)."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return f"tcp://{host}:{s.getsockname()[1]}"
+
+
+class ServerProcess:
+    """`python -m roboalign.cli serve --policy POLICY --bind BIND *extra_args` as a context manager.
+
+    bind None picks a free loopback TCP port. `endpoint` is where clients connect; `client_auth`
+    is needed only when extra_args turn on --auth-keys (it is used for the readiness check).
+    """
+
+    def __init__(self, policy: str = "expert", bind: str | None = None, extra_args: Sequence[str] = (),
+                 ready_timeout_s: float = 30.0, client_auth: ClientAuth | None = None,
+                 env: dict[str, str] | None = None, log_path: str | Path | None = None) -> None:
+        self.policy = str(policy)
+        self.endpoint = bind or free_tcp_endpoint()
+        self.extra_args = tuple(str(a) for a in extra_args)
+        self.ready_timeout_s = ready_timeout_s
+        self.client_auth = client_auth
+        self.env = env
+        self._log_path = Path(log_path) if log_path else None
+        self._log_file = None
+        self.proc: subprocess.Popen | None = None
+        self.health: dict | None = None
+
+    @property
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "roboalign.cli", "serve", "--policy", self.policy,
+                "--bind", self.endpoint, *self.extra_args]
+
+    @property
+    def log_path(self) -> Path | None:
+        return self._log_path
+
+    def log_tail(self, n_chars: int = 3000) -> str:
+        if self._log_path is None or not self._log_path.exists():
+            return ""
+        return self._log_path.read_text(errors="replace")[-n_chars:]
+
+    def start(self) -> "ServerProcess":
+        if self._log_path is None:
+            fd, name = tempfile.mkstemp(prefix="roboalign-serve-", suffix=".log")
+            os.close(fd)
+            self._log_path = Path(name)
+        self._log_file = open(self._log_path, "ab")
+        env = {**os.environ, **(self.env or {}), "PYTHONUNBUFFERED": "1"}
+        self.proc = subprocess.Popen(self.command, stdout=self._log_file, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, env=env)
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + self.ready_timeout_s
+        with PolicyClient(self.endpoint, timeout_s=0.5, auth=self.client_auth) as client:
+            while True:
+                code = self.proc.poll() if self.proc else None
+                if code is not None:
+                    raise ServerProcessError(
+                        f"server process exited with code {code} before it was ready "
+                        f"(command: {' '.join(self.command)}):\n{self.log_tail()}")
+                if time.monotonic() > deadline:
+                    raise ServerProcessError(
+                        f"server at {self.endpoint} did not answer health within {self.ready_timeout_s:.0f} s:\n"
+                        f"{self.log_tail()}")
+                try:
+                    self.health = client.health(timeout_s=0.5)
+                    return
+                except RequestTimeout:
+                    continue
+
+    def stop(self, timeout_s: float = 10.0) -> int | None:
+        """SIGTERM (graceful: queued requests finish), then SIGKILL after timeout_s. Returns the exit code."""
+        code = None
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGTERM)
+                try:
+                    self.proc.wait(timeout_s)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait(5.0)
+            code = self.proc.returncode
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+        return code
+
+    def __enter__(self) -> "ServerProcess":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
