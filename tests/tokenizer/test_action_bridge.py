@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("transformers")
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers  # noqa: E402
@@ -126,3 +128,32 @@ def test_bridge_save_load_binds_to_the_same_tokenizer_and_refuses_another(attach
         ActionTokenBridge.from_pretrained(d, tokenizer=other)
     with pytest.raises(ValueError, match="attach"):
         ActionTokenBridge.from_pretrained(d, tokenizer=small_hf_tokenizer())
+
+
+PIECES = ["<ACTION_START>", "<ACTION_END>", "<act_0>", "<act_5>", "<act_1023>", "<act_4096>", "<act_",
+          " ", "\n", "arm", "<think>", "</answer>", "<act_-1>"]
+
+
+@settings(max_examples=120, deadline=None)
+@given(pieces=st.lists(st.sampled_from(PIECES), max_size=40))
+def test_decoding_any_generated_text_never_raises(attached_once, pieces):
+    bridge = attached_once
+    res = bridge.decode_text("".join(pieces), H, D)
+    assert res.actions.shape == (H, D)
+    assert res.valid == (res.code == "ok")
+
+
+@settings(max_examples=60, deadline=None)
+@given(ids=st.one_of(st.lists(st.integers(-10, 2000), max_size=60), st.none(), st.text(max_size=4),
+                     st.lists(st.floats(), max_size=3)))
+def test_decoding_any_generated_ids_never_raises(attached_once, ids):
+    res = attached_once.decode_ids(ids, H, D)
+    assert res.actions.shape == (H, D)
+    assert res.valid == (res.code == "ok")
+
+
+@pytest.fixture(scope="module")
+def attached_once(fitted):
+    bridge = ActionTokenBridge(fitted)
+    bridge.attach(small_hf_tokenizer())
+    return bridge

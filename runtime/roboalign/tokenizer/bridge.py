@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import operator
 import re
 from pathlib import Path
 
@@ -153,7 +154,9 @@ class ActionTokenBridge:
         return self.format_action(self.fast.encode(chunk))
 
     def extract_from_text(self, text: str) -> ActionSpan:
-        """Action span of the first <ACTION_START> in generated text; never raises on str input."""
+        """Action span of the first <ACTION_START> in generated text; never raises."""
+        if not isinstance(text, str):
+            return ActionSpan([], False, False, [f"not text: {type(text).__name__}"])
         start = text.find(self.start_token)
         if start < 0:
             return ActionSpan([], False, False, [])
@@ -177,9 +180,14 @@ class ActionTokenBridge:
         return ActionSpan(fast_ids, True, end >= 0, junk)
 
     def extract_from_ids(self, llm_ids, tokenizer=None) -> ActionSpan:
-        """Action span of the first start id in generated LLM ids (a tokenizer names the junk)."""
+        """Action span of the first start id in generated LLM ids (a tokenizer names the junk).
+
+        Never raises on bad ids (the bridge must be attached): unreadable input is reported."""
         self._require_bound()
-        ids = [int(i) for i in np.asarray(llm_ids).reshape(-1).tolist()]
+        try:
+            ids = [operator.index(i) for i in np.asarray(llm_ids).reshape(-1).tolist()]
+        except Exception:
+            return ActionSpan([], False, False, [f"unreadable ids: {type(llm_ids).__name__}"])
         try:
             start = ids.index(self.start_id)
         except ValueError:
@@ -193,7 +201,7 @@ class ActionTokenBridge:
             if f >= 0:
                 fast_ids.append(f)
             else:
-                junk.append(tokenizer.convert_ids_to_tokens(i) if tokenizer is not None else f"id:{i}")
+                junk.append(_name(tokenizer, i))
         return ActionSpan(fast_ids, True, found_end, junk)
 
     def decode_span(self, span: ActionSpan, horizon: int, dim: int, strict: bool = False) -> DecodeResult:
@@ -248,3 +256,15 @@ class ActionTokenBridge:
                 raise ValueError(f"tokenizer ids {now} differ from those saved with the bridge {saved}: "
                                  "this is not the tokenizer the model was trained with")
         return bridge
+
+
+def _name(tokenizer, llm_id: int) -> str:
+    """How a foreign id inside a span is reported: its token string if a tokenizer knows it."""
+    if tokenizer is not None:
+        try:
+            tok = tokenizer.convert_ids_to_tokens(llm_id)
+            if tok is not None:
+                return str(tok)
+        except Exception:
+            pass
+    return f"id:{llm_id}"
