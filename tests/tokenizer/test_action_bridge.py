@@ -91,6 +91,9 @@ def test_extraction_from_ids_names_foreign_tokens_and_stops_at_end(attached):
     assert span.fast_ids == [3, 4] and span.found_end and len(span.junk) == len(word)
     assert not span.valid and "foreign" in span.reason
     assert bridge.extract_from_ids(ids[:3]) == ActionSpan([3, 4], True, False, [])
+    eos = hf.eos_token_id  # a truncated span followed by EOS/padding: not junk, still unclosed
+    assert bridge.extract_from_ids(ids[:3] + [eos, eos], stop_ids=[eos]) == ActionSpan([3, 4], True, False, [])
+    assert len(bridge.extract_from_ids(ids[:3] + [eos]).junk) == 1
 
 
 def test_attach_is_idempotent_and_resizes_a_tiny_model(fitted):

@@ -179,9 +179,10 @@ class ActionTokenBridge:
             junk.append(tail)
         return ActionSpan(fast_ids, True, end >= 0, junk)
 
-    def extract_from_ids(self, llm_ids, tokenizer=None) -> ActionSpan:
+    def extract_from_ids(self, llm_ids, tokenizer=None, stop_ids=()) -> ActionSpan:
         """Action span of the first start id in generated LLM ids (a tokenizer names the junk).
 
+        stop_ids (EOS, padding) trailing an unclosed span are not junk: generation just ended.
         Never raises on bad ids (the bridge must be attached): unreadable input is reported."""
         self._require_bound()
         try:
@@ -192,8 +193,13 @@ class ActionTokenBridge:
             start = ids.index(self.start_id)
         except ValueError:
             return ActionSpan([], False, False, [])
+        rest = ids[start + 1:]
+        if self.end_id not in rest:
+            stops = {int(t) for t in stop_ids}
+            while rest and rest[-1] in stops:
+                rest.pop()
         fast_ids, junk, found_end = [], [], False
-        for i in ids[start + 1:]:
+        for i in rest:
             if i == self.end_id:
                 found_end = True
                 break
@@ -217,8 +223,8 @@ class ActionTokenBridge:
     def decode_text(self, text: str, horizon: int, dim: int, strict: bool = False) -> DecodeResult:
         return self.decode_span(self.extract_from_text(text), horizon, dim, strict)
 
-    def decode_ids(self, llm_ids, horizon: int, dim: int, strict: bool = False) -> DecodeResult:
-        return self.decode_span(self.extract_from_ids(llm_ids), horizon, dim, strict)
+    def decode_ids(self, llm_ids, horizon: int, dim: int, strict: bool = False, stop_ids=()) -> DecodeResult:
+        return self.decode_span(self.extract_from_ids(llm_ids, stop_ids=stop_ids), horizon, dim, strict)
 
     # --- save / load ------------------------------------------------------------------------------
     def config(self) -> dict:
