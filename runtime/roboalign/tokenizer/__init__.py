@@ -9,8 +9,20 @@
 The MLLM side lives in roboalign.tokenizer.bridge (imports transformers only when used).
 See docs/tokenizer.md for the format, the error bound and measured numbers.
 """
-from roboalign.tokenizer.dct import quantization_bound
-from roboalign.tokenizer.fast import DecodeResult, FastTokenizer
-from roboalign.tokenizer.naive import UniformBinTokenizer
+import importlib
 
-__all__ = ["FastTokenizer", "DecodeResult", "UniformBinTokenizer", "quantization_bound"]
+# Loaded on first use, so `roboalign --help` (which imports roboalign.tokenizer.cli) does not
+# pay for scipy and tokenizers.
+_LAZY = {
+    "FastTokenizer": "roboalign.tokenizer.fast",
+    "DecodeResult": "roboalign.tokenizer.fast",
+    "UniformBinTokenizer": "roboalign.tokenizer.naive",
+    "quantization_bound": "roboalign.tokenizer.dct",
+}
+__all__ = list(_LAZY)
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'roboalign.tokenizer' has no attribute {name!r}")
