@@ -41,7 +41,7 @@ ALIGN_XY = 0.02  # m: "above the point" tolerance
 # (110 + 4) / 2500 and (25 + 1) / 600 ~ 0.045 s). A plan therefore starts from q + LAG_S * qdot,
 # the command the arm is following, not from where it is: restarting at the measured q would
 # pull the command back at every re-plan and the arm would stutter every 0.4 s.
-TRACKING_LAG_S = 0.045
+TRACKING_LAG_S = np.array([0.045] * 6 + [0.0625])  # s per dimension; fingers: (20 + 5) / 400
 
 
 def _heading_near(desired: float, current: float) -> float:
@@ -66,7 +66,7 @@ def sample_path(start: np.ndarray, waypoints: list[tuple[np.ndarray, float]], v0
     for length in seg_len:
         cum.append(cum[-1] + length)
     total = cum[-1]
-    h = 0.01  # s, integration step of the speed profile (plain floats: this loop is hot)
+    h = 0.02  # s, integration step of the speed profile (plain floats: this loop is hot)
     n = int(math.ceil(times[-1] / h)) + 1
     s_hist = [0.0] * n
     s, v, seg = 0.0, max(0.0, v0), 0
@@ -90,6 +90,24 @@ def sample_path(start: np.ndarray, waypoints: list[tuple[np.ndarray, float]], v0
     return out, done
 
 
+def interpolate_rotation(Ra: np.ndarray, Rb: np.ndarray, f: float) -> np.ndarray:
+    """Rotation a fraction f in [0, 1] of the way from Ra to Rb (geodesic, Rodrigues formula)."""
+    if f >= 1.0:
+        return Rb
+    rel = Rb @ Ra.T
+    angle = math.acos(max(-1.0, min(1.0, (np.trace(rel) - 1.0) / 2.0)))
+    if angle < 1e-6 or f <= 0.0:
+        return Rb if angle < 1e-6 else Ra
+    axis = np.array([rel[2, 1] - rel[1, 2], rel[0, 2] - rel[2, 0], rel[1, 0] - rel[0, 1]])
+    norm = np.linalg.norm(axis)
+    if norm < 1e-9:  # half-turn: axis undefined by the skew part; no smooth path to pick
+        return Rb
+    axis /= norm
+    K = np.array([[0.0, -axis[2], axis[1]], [axis[2], 0.0, -axis[0]], [-axis[1], axis[0], 0.0]])
+    a = f * angle
+    return (np.eye(3) + math.sin(a) * K + (1.0 - math.cos(a)) * (K @ K)) @ Ra
+
+
 class ScriptedExpert:
     """Policy protocol: infer(obs) -> ActionChunk of `horizon` absolute joint targets every `dt` s."""
 
@@ -107,9 +125,15 @@ class ScriptedExpert:
         self.cameras = tuple(cameras)
         self.image_size = tuple(image_size)
         self.kin = ArmKinematics()
+        # IK iterations per chunk point: each point is warm-started from the previous one, a few
+        # cm away, so one damped step lands within millimetres (the next point corrects the rest).
+        self.ik_iterations = 1
         self._times = self.dt * np.arange(self.horizon)
         # Stay under the limits with margin: the PD tracking and the executor add their own lag.
         self._max_step = 0.9 * self.spec.limits.max_velocity * self.dt
+        # The gripper jumps from rest to its step in one chunk step: keep that under max accel.
+        g = GRIPPER_INDEX
+        self._max_step[g] = min(self._max_step[g], 0.9 * self.spec.limits.max_acceleration[g] * self.dt**2)
         self.last_phase = ""
 
     def metadata(self) -> dict[str, Any]:
@@ -188,11 +212,11 @@ class ScriptedExpert:
         family = self._family(observation)
         lo, hi = self.spec.limits.lower, self.spec.limits.upper
         start = q.copy()
-        v0 = 0.0  # tcp speed along the path at the start (m/s)
+        tcp_velocity = np.zeros(3)  # m/s
         qd = observation.joint_velocities
         if qd is not None and qd.shape == q.shape and np.all(np.isfinite(qd)):
-            start[:6] = np.clip(q[:6] + TRACKING_LAG_S * qd[:6], lo[:6], hi[:6])
-            v0 = float(np.linalg.norm(self.kin.jacobian(start[:6])[:3] @ qd[:6]))
+            start = np.clip(q + TRACKING_LAG_S * qd, lo, hi)
+            tcp_velocity = self.kin.jacobian(start[:6])[:3] @ qd[:6]
         tcp, R = self.kin.fk(start[:6])
         if family == "push":
             if "pad_position" not in priv:
@@ -201,18 +225,22 @@ class ScriptedExpert:
             path, heading = self._plan_push(tcp, target, pad)
         else:
             path, heading = self._plan_touch(tcp, target)
+        # Speed already made along the new path's first segment carries over; the rest ramps.
+        first = path[0][0] - tcp
+        v0 = float(max(0.0, tcp_velocity @ first / max(np.linalg.norm(first), 1e-9)))
         points, done = sample_path(tcp, path, v0, self._times)
-        current_heading = float(np.arctan2(R[1, 0], R[0, 0]))
-        heading = _heading_near(heading, current_heading)
+        heading = _heading_near(heading, float(np.arctan2(R[1, 0], R[0, 0])))
+        goal_R = tool_down_rotation(heading)
 
         actions = np.empty((self.horizon, self.spec.dof))
         actions[0] = start
         prev = start[:6].copy()
-        gripper = float(q[GRIPPER_INDEX])
+        gripper = float(start[GRIPPER_INDEX])
         for k in range(1, self.horizon):
-            # Turn the tool as the path progresses, so the orientation is fixed by the end.
-            hk = current_heading + (heading - current_heading) * min(1.0, 2.0 * done[k])
-            sol, _ = self.kin.solve(prev, points[k], tool_down_rotation(hk))
+            # Turn and level the tool as the path progresses (orientation done halfway), so a
+            # tilted start is corrected smoothly instead of in the first step.
+            target_R = interpolate_rotation(R, goal_R, min(1.0, 2.0 * done[k]))
+            sol, _ = self.kin.solve(prev, points[k], target_R, iterations=self.ik_iterations)
             step = np.clip(sol - prev, -self._max_step[:6], self._max_step[:6])
             prev = prev + step
             gripper = gripper + float(np.clip(1.0 - gripper, -self._max_step[GRIPPER_INDEX], self._max_step[GRIPPER_INDEX]))
