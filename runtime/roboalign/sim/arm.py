@@ -60,6 +60,9 @@ class SimArm:
     cameras: the cameras `observation()` renders (subset of `camera_names`); () renders nothing,
         which is what fast data-free rollouts (tests, success-rate sweeps) use.
     task_family: default family for `reset()` ("touch" or "push").
+
+    Not thread-safe: the offscreen GL context is bound to the thread that first renders, so
+    step and render from one thread.
     """
 
     def __init__(

@@ -44,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--family", default="touch", help="task family: touch or push (default touch)")
+    p.add_argument("--family", default="touch", choices=("touch", "push"), help="task family (default touch)")
     p.add_argument("--task", default=None, help="a full instruction instead, e.g. 'touch the red block'")
     p.add_argument("--cameras", default="front,wrist", help="comma-separated cameras (default front,wrist)")
     p.add_argument("--size", type=int, default=128, help="square image size in pixels (default 128)")
