@@ -117,3 +117,90 @@ def _unit_rows(x: np.ndarray) -> np.ndarray:
     if x.ndim != 2:
         raise ValueError(f"k-NN probe: features must be [N, F], got shape {x.shape}")
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+# ---------------------------------------------------------------------------------------------
+# Features of a checkpoint on robot frames
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class ProbeConfig:
+    """label: one of LABELS, or "progress" (the frame's position in its episode, in `bins` equal
+    parts: a task-phase proxy when no phase is recorded). dims: state dims for label "state"
+    (default: the first three joints). layer: decoder block (None: the checkpoint's
+    feature_layer, the one stage 3 reads). include_state: write the state text in the prompt.
+    """
+
+    label: str = "state"
+    bins: int = 2
+    dims: tuple[int, ...] = (0, 1, 2)
+    gripper_dim: int = -1
+    k: int = 5
+    layer: int | None = None
+    test_fraction: float = 0.3
+    max_frames: int | None = 400
+    include_state: bool = False
+    seed: int = 0
+    batch_size: int = 16
+
+    def __post_init__(self) -> None:
+        if self.label not in LABELS + ("progress",):
+            raise ValueError(f"probe label {self.label!r}: use one of {LABELS + ('progress',)}")
+
+
+def frame_labels(frames, cfg: ProbeConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, episode names) of every frame of a training.episodes.RobotFrames."""
+    episodes = np.asarray([frames.episodes[e].name for e, _ in frames.index])
+    if cfg.label == "progress":
+        frac = np.asarray([t / max(1, len(frames.episodes[e])) for e, t in frames.index])
+        return np.minimum((frac * cfg.bins).astype(np.int64), cfg.bins - 1), episodes
+    if cfg.label == "phase":
+        raise ValueError("these episodes record no task phase: use label 'progress' (its proxy), 'state' or 'gripper'")
+    states = frames.states()
+    if cfg.label == "gripper":
+        return quantize_state(states[:, [cfg.gripper_dim]], cfg.bins, np.zeros(1), np.ones(1)), episodes
+    # Bin edges from all frames (labels are ground truth, not features: no leakage into the probe).
+    return quantize_state(states[:, list(cfg.dims)], cfg.bins), episodes
+
+
+def pooled_features(backbone, samples, layer: int, include_state: bool, batch_size: int = 16) -> np.ndarray:
+    """Mean over the prompt tokens (images + text, padding excluded) of `layer`'s hidden states."""
+    import torch
+
+    from roboalign.policy import prompts
+    from roboalign.policy.backbone import to_pil
+
+    fmt = backbone.prompt_format
+    out = []
+    for i in range(0, len(samples), batch_size):
+        batch = samples[i : i + batch_size]
+        texts = [prompts.render(prompts.action_user_text(s.instruction, s.state if include_state else None, fmt),
+                                s.cameras, None, fmt).prompt for s in batch]
+        enc = backbone.encode(texts, [[to_pil(im) for im in s.images] for s in batch], padding_side="left")
+        with torch.no_grad():
+            f = backbone.features_from_inputs(enc, layer)
+        m = f.attention_mask.to(f.hidden.dtype).unsqueeze(-1)
+        out.append(((f.hidden * m).sum(1) / m.sum(1).clamp(min=1)).float().cpu().numpy())
+    return np.concatenate(out)
+
+
+def probe_checkpoint(ckpt_dir, data, cfg: ProbeConfig = ProbeConfig(), log=print) -> ProbeResult:
+    """k-NN probe of one checkpoint on the robot frames in `data` (split by episode)."""
+    from roboalign.policy.backbone import Backbone
+    from roboalign.training.episodes import open_robot_source
+
+    bb = Backbone.from_pretrained(ckpt_dir)
+    info = bb.info
+    horizon = info.horizon if info and info.horizon else 1
+    frames = open_robot_source(data, horizon, (info.cameras if info else None) or None)
+    labels, episodes = frame_labels(frames, cfg)
+    idx = np.arange(len(frames))
+    if cfg.max_frames and len(idx) > cfg.max_frames:
+        idx = np.sort(np.random.default_rng(cfg.seed).choice(idx, cfg.max_frames, replace=False))
+    layer = bb.resolve_layer(cfg.layer if cfg.layer is not None else (info.feature_layer if info and info.feature_layer else -1))
+    log(f"probe: {len(idx)} frames, label {cfg.label}, layer {layer}/{bb.num_layers}, k {cfg.k}")
+    feats = pooled_features(bb, [frames[int(i)] for i in idx], layer, cfg.include_state, cfg.batch_size)
+    tr, te = split_by_episode(episodes[idx], cfg.test_fraction, cfg.seed)
+    res = knn_accuracy(feats[tr], labels[idx][tr], feats[te], labels[idx][te], cfg.k)
+    return dataclasses.replace(res, layer=layer, label=cfg.label)
