@@ -111,6 +111,11 @@ class Backbone:
 
         folder = Path(path)
         source = str(folder) if folder.is_dir() else str(path)
+        if folder.is_dir() and not (folder / "config.json").is_file():
+            raise FileNotFoundError(
+                f"{folder} has no config.json: pass a checkpoint folder (config.json, weights, tokenizer, "
+                "preprocessor_config.json) such as one written by `roboalign train sft`"
+            )
         try:
             config = AutoConfig.from_pretrained(source, local_files_only=local_files_only)
         except OSError as exc:
@@ -262,9 +267,13 @@ class Backbone:
     def features_from_inputs(self, inputs, layer: int) -> Features:
         """Hidden states of `layer` for already-encoded inputs; grads flow if enabled by the caller."""
         k = self.resolve_layer(layer)
+        mask = inputs.get("attention_mask")
+        if mask is None or mask.ndim != 2:  # absent, or a prepared 4-D mask (meta-device checks)
+            ids = inputs["input_ids"]
+            mask = torch.ones(ids.shape, dtype=torch.long, device=ids.device)
         if k == 0:
             out = self.model(**inputs, output_hidden_states=True, use_cache=False)
-            return Features(out.hidden_states[0], inputs["attention_mask"], 0)
+            return Features(out.hidden_states[0], mask, 0)
         captured: dict[str, torch.Tensor] = {}
 
         def hook(_module, _args, output):
@@ -280,7 +289,7 @@ class Backbone:
             handle.remove()
         if "h" not in captured:
             raise RuntimeError(f"layer {k} did not run during the forward pass")
-        return Features(captured["h"], inputs["attention_mask"], k)
+        return Features(captured["h"], mask, k)
 
     # ---------------------------------------------------------------- training helpers
     def freeze_vision(self, frozen: bool = True) -> None:

@@ -14,8 +14,9 @@ VQA questions (answers computed from MuJoCo state, never from pixels):
     closest_block  "Which block is closest to the gripper?"   -> "the red block"
                    (3-D distance from the tool centre point to each block centre)
     left_right     "Is the red block left or right of the blue block?" -> "left" | "right"
-                   (as seen by the first camera: sign along the camera's image-right axis;
-                   pairs closer than 2 cm along it are skipped as ambiguous)
+                   (as seen in the first camera's image: block centres projected with the
+                   camera's pose and field of view; pairs closer than 4% of the image width
+                   are skipped as ambiguous)
     gripper_open   "Is the gripper open?" -> "yes" | "no"  (gripper command state < 0.5)
 VQA states come from separate seeded rollouts of the expert stopped at a random time, so the
 arm is seen anywhere between its home pose and the goal.
@@ -32,7 +33,7 @@ import numpy as np
 
 from roboalign.training.vqa import write_jsonl
 
-LEFT_RIGHT_MIN_M = 0.02
+LEFT_RIGHT_MIN_FRACTION = 0.04  # of the image width
 VAL_SEED_OFFSET = 1_000_000
 VQA_SEED_OFFSET = 2_000_000
 
@@ -51,10 +52,19 @@ class SimDataConfig:
     max_seconds: float = 12.0
 
 
-def _camera_right(arm, camera: str) -> np.ndarray:
-    """World direction of the camera's image-right axis (MuJoCo camera frame x)."""
+def project_to_image(arm, camera: str, points: np.ndarray) -> np.ndarray:
+    """World points [N, 3] (m) -> pixel (u, v) [N, 2] in `camera`'s render (u right, v down).
+
+    MuJoCo cameras look along their local -z with x right and y up; fovy is vertical (degrees).
+    """
     cid = arm.model.camera(camera).id
-    return arm.data.cam_xmat[cid].reshape(3, 3)[:, 0].copy()
+    pos = arm.data.cam_xpos[cid]
+    rot = arm.data.cam_xmat[cid].reshape(3, 3)  # columns: camera x, y, z in world
+    local = (np.asarray(points, dtype=np.float64) - pos) @ rot
+    h, w = arm.render_size
+    f = 0.5 * h / np.tan(np.deg2rad(arm.model.cam_fovy[cid]) / 2)
+    depth = -local[:, 2]
+    return np.stack([w / 2 + f * local[:, 0] / depth, h / 2 - f * local[:, 1] / depth], axis=1)
 
 
 def vqa_for_state(arm, camera: str, rng: np.random.Generator) -> list[dict]:
@@ -69,12 +79,13 @@ def vqa_for_state(arm, camera: str, rng: np.random.Generator) -> list[dict]:
     closest = min(names, key=lambda n: float(np.linalg.norm(blocks[n] - tcp)))
     out.append({"type": "closest_block", "question": "Which block is closest to the gripper?",
                 "answer": f"the {colour[closest]} block"})
-    right = _camera_right(arm, camera)
+    u = dict(zip(names, project_to_image(arm, camera, np.stack([blocks[n] for n in names]))[:, 0]))
+    min_px = LEFT_RIGHT_MIN_FRACTION * arm.render_size[1]
     pairs = [(a, b) for a in names for b in names if a != b]
     for k in rng.permutation(len(pairs)):
         a, b = pairs[k]
-        along = float(np.dot(blocks[a] - blocks[b], right))
-        if abs(along) >= LEFT_RIGHT_MIN_M:
+        along = float(u[a] - u[b])
+        if abs(along) >= min_px:
             out.append({"type": "left_right",
                         "question": f"Is the {colour[a]} block left or right of the {colour[b]} block?",
                         "answer": "right" if along > 0 else "left"})
@@ -90,15 +101,13 @@ def _save_png(img: np.ndarray, path: Path) -> None:
     Image.fromarray(img).save(path)
 
 
-def make_split(out: Path, seeds: list[int], vqa_seeds: list[int], cfg: SimDataConfig,
-               progress: Callable[[str], None] = print) -> dict:
-    """Demonstrations for `seeds` and VQA scenes for `vqa_seeds` into `out` (one split)."""
+def make_episodes(out: Path, seeds: list[int], cfg: SimDataConfig, progress: Callable[[str], None] = print) -> dict:
+    """Expert demonstrations for `seeds` into out/episodes/ep_<seed>."""
     from roboalign.sim.arm import SimArm
     from roboalign.sim.expert import ScriptedExpert
     from roboalign.sim.rollout import run_episode
 
     (out / "episodes").mkdir(parents=True, exist_ok=True)
-    (out / "vqa" / "images").mkdir(parents=True, exist_ok=True)
     expert = ScriptedExpert(horizon=cfg.horizon, cameras=cfg.cameras, image_size=cfg.image_size)
     arm = SimArm(render_size=cfg.image_size, cameras=cfg.cameras)
     successes, frames = 0, 0
@@ -116,29 +125,46 @@ def make_split(out: Path, seeds: list[int], vqa_seeds: list[int], cfg: SimDataCo
                          f"{time.perf_counter() - t0:.0f} s")
     finally:
         arm.close()
-    # VQA: a render-free arm for the rollouts (fast), rendering only the final state.
-    rows = []
-    vqa_arm = SimArm(render_size=cfg.image_size, cameras=())
+    return {"episodes": len(seeds), "successful": successes, "frames": frames,
+            "seconds": round(time.perf_counter() - t0, 1)}
+
+
+def make_vqa(out: Path, seeds: list[int], cfg: SimDataConfig) -> dict:
+    """VQA scenes for `seeds` into out/vqa (images/*.png + vqa.jsonl)."""
+    from roboalign.sim.arm import SimArm
+    from roboalign.sim.expert import ScriptedExpert
+    from roboalign.sim.rollout import run_episode
+
+    (out / "vqa" / "images").mkdir(parents=True, exist_ok=True)
+    expert = ScriptedExpert(horizon=cfg.horizon, cameras=cfg.cameras, image_size=cfg.image_size)
+    # A render-free arm for the rollouts (fast); only the final state is rendered.
+    arm = SimArm(render_size=cfg.image_size, cameras=())
     rng = np.random.default_rng(cfg.seed + len(seeds))
+    rows = []
+    t0 = time.perf_counter()
     try:
-        for n, seed in enumerate(vqa_seeds):
+        for n, seed in enumerate(seeds):
             family = cfg.families[n % len(cfg.families)]
             stop = float(rng.uniform(0.0, 2.5))
-            run_episode(vqa_arm, expert, seed, max_seconds=max(stop, 0.02), task=family, stop_on_success=False)
+            run_episode(arm, expert, seed, max_seconds=max(stop, 0.02), task=family, stop_on_success=False)
             paths = []
             for cam in cfg.cameras:
                 rel = f"images/{n:06d}_{cam}.png"
-                _save_png(vqa_arm.render(cam), out / "vqa" / rel)
+                _save_png(arm.render(cam), out / "vqa" / rel)
                 paths.append(rel)
-            for qa in vqa_for_state(vqa_arm, cfg.cameras[0], rng):
+            for qa in vqa_for_state(arm, cfg.cameras[0], rng):
                 rows.append({"images": paths, "cameras": list(cfg.cameras), **qa,
                              "source": f"seed {seed}, t={stop:.2f} s"})
     finally:
-        vqa_arm.close()
+        arm.close()
     write_jsonl(out / "vqa" / "vqa.jsonl", rows)
-    return {"episodes": len(seeds), "successful": successes, "frames": frames,
-            "vqa_scenes": len(vqa_seeds), "vqa_questions": len(rows),
-            "seconds": round(time.perf_counter() - t0, 1)}
+    return {"vqa_scenes": len(seeds), "vqa_questions": len(rows), "vqa_seconds": round(time.perf_counter() - t0, 1)}
+
+
+def make_split(out: Path, seeds: list[int], vqa_seeds: list[int], cfg: SimDataConfig,
+               progress: Callable[[str], None] = print) -> dict:
+    """Demonstrations for `seeds` and VQA scenes for `vqa_seeds` into `out` (one split)."""
+    return {**make_episodes(out, seeds, cfg, progress), **make_vqa(out, vqa_seeds, cfg)}
 
 
 def make_sim_data(out: str | Path, cfg: SimDataConfig, progress: Callable[[str], None] = print) -> dict:

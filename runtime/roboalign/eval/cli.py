@@ -1,0 +1,47 @@
+"""`roboalign eval ...`: offline metrics of trained checkpoints.
+
+    roboalign eval tokens --ckpt outputs/stage1_tiny --data outputs/sim_data/val [--json out.json]
+
+No heavy imports here: torch/transformers load inside the command functions.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _tokens(args: argparse.Namespace) -> int:
+    from roboalign.eval.tokens import evaluate_tokens, format_report
+
+    if not Path(args.ckpt).is_dir():
+        print(f"error: checkpoint folder {args.ckpt} not found", file=sys.stderr)
+        return 2
+    log = (lambda *_a, **_k: None) if args.quiet else (lambda m: print(m, file=sys.stderr))
+    result = evaluate_tokens(args.ckpt, args.data, max_frames=args.max_frames, batch_size=args.batch_size,
+                             stride=args.stride, seed=args.seed, device=args.device, log=log)
+    print(format_report(result))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result.to_dict(), indent=2))
+    return 0
+
+
+def register(subparsers) -> None:
+    ev = subparsers.add_parser("eval", help="offline evaluation of checkpoints")
+    sub = ev.add_subparsers(dest="eval_command", metavar="WHAT")
+
+    tok = sub.add_parser("tokens", help="held-out FAST token accuracy, valid rate, decoded-action L1 vs baselines")
+    tok.add_argument("--ckpt", required=True, help="checkpoint folder written by `roboalign train sft`")
+    tok.add_argument("--data", required=True, help="held-out episodes (episode folders or a LeRobot-style folder)")
+    tok.add_argument("--max-frames", type=int, default=None, help="evaluate a seeded random subset of frames")
+    tok.add_argument("--stride", type=int, default=1, help="keep every k-th frame of each episode")
+    tok.add_argument("--batch-size", type=int, default=16)
+    tok.add_argument("--device", default=None, help="torch device (default: where the weights load)")
+    tok.add_argument("--seed", type=int, default=0)
+    tok.add_argument("--json", default=None, help="also write the metrics as JSON to this file")
+    tok.add_argument("--quiet", action="store_true", help="no progress lines")
+    tok.set_defaults(func=_tokens)
+
+    # Other evaluations (`eval probe`, closed-loop suites) register their parsers here, on `sub`.
+    ev.set_defaults(func=lambda _a: (ev.print_help(), 2)[1])

@@ -1,0 +1,183 @@
+"""Held-out action-token metrics of a backbone checkpoint (`roboalign eval tokens`).
+
+For each held-out robot frame (image(s), instruction, state -> next H actions):
+
+token_accuracy      teacher-forced: share of target FAST tokens that are the model's argmax
+                    given the correct prefix (one forward pass per batch).
+prefix_accuracy     generated: length of the correct prefix of generated FAST ids / target
+                    length (stage 2's action reward), averaged.
+exact_match_rate    generated FAST ids equal the target ids.
+valid_rate          generated text holds one well-formed <ACTION_START>...<ACTION_END> span that
+                    decodes to an [H, D] chunk inside the normalised range.
+l1_normalized       mean |decoded - target| in the FAST normaliser's [-1, 1] units (action
+                    frame), over valid generations.
+l1_physical         the same in physical units (rad; gripper 0..1), absolute targets.
+baselines           the same L1s for (a) the training set's mean chunk (in the action frame,
+                    saved in the checkpoint; with the delta frame this means "current state +
+                    mean motion") and (b) holding the current joint positions, on the same
+                    valid frames and on all frames.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from roboalign.policy import checkpoint as ckpt
+
+
+@dataclasses.dataclass
+class TokenEval:
+    n_frames: int
+    token_accuracy: float
+    prefix_accuracy: float
+    exact_match_rate: float
+    valid_rate: float
+    l1_normalized: float | None
+    l1_physical: float | None
+    l1_physical_per_dim: list[float] | None
+    baselines: dict[str, dict[str, float]]
+    invalid_reasons: dict[str, int]
+    mean_target_tokens: float
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _prefix(gen: list[int], target: list[int]) -> int:
+    n = 0
+    for a, b in zip(gen, target):
+        if a != b:
+            break
+        n += 1
+    return n
+
+
+def _teacher_forced(policy, builder, samples, batch_size: int) -> tuple[int, int]:
+    """(correct, total) argmax predictions on target action-token positions."""
+    import torch
+
+    from roboalign.training.collate import ChatCollator
+
+    collate = ChatCollator(policy.backbone.processor)
+    act_ids = set(policy.bridge.fast_to_llm(range(policy.bridge.num_fast)))
+    lut = torch.zeros(len(policy.backbone.tokenizer) + 1, dtype=torch.bool)
+    lut[list(act_ids)] = True
+    correct = total = 0
+    model = policy.backbone.model
+    for i in range(0, len(samples), batch_size):
+        rows = [builder(s) for s in samples[i : i + batch_size]]
+        batch = collate([{"images": r.images, "prompt": r.prompt, "target": r.target} for r in rows])
+        labels = batch.pop("labels")
+        batch = {k: v.to(policy.backbone.device) for k, v in batch.items()}
+        with torch.no_grad():
+            logits = model(**batch, use_cache=False).logits
+        pred = logits[:, :-1].argmax(-1).cpu()
+        tgt = labels[:, 1:]
+        mask = (tgt >= 0) & lut[tgt.clamp(min=0)]
+        correct += int((pred[mask] == tgt[mask]).sum())
+        total += int(mask.sum())
+    return correct, total
+
+
+def evaluate_tokens(ckpt_dir: str | Path, data: str | Path, max_frames: int | None = None, batch_size: int = 16,
+                    stride: int = 1, seed: int = 0, device: str | None = None, log=print) -> TokenEval:
+    from roboalign.core import Observation
+    from roboalign.policy.token_policy import FastTokenPolicy
+    from roboalign.training.episodes import open_robot_source
+    from roboalign.training.samples import ActionSpace, ChatBuilder
+
+    t0 = time.perf_counter()
+    policy = FastTokenPolicy.from_pretrained(ckpt_dir, device=device)
+    info = policy.info
+    frames = open_robot_source(data, info.horizon, info.cameras or None, stride)
+    idx = np.arange(len(frames))
+    if max_frames and len(idx) > max_frames:
+        idx = np.sort(np.random.default_rng(seed).choice(idx, max_frames, replace=False))
+    samples = [frames[int(i)] for i in idx]
+    space = ActionSpace(info.horizon, info.action_frame, info.absolute_dims)
+    builder = ChatBuilder(policy.bridge, policy.backbone.prompt_format, space)
+    norm = policy.bridge.fast.normalizer
+    log(f"eval tokens: {len(samples)} frames from {data} ({len(frames)} available)")
+
+    correct, total = _teacher_forced(policy, builder, samples, batch_size)
+
+    mean_path = Path(ckpt_dir) / ckpt.MEAN_CHUNK_FILE
+    mean_chunk = np.load(mean_path) if mean_path.is_file() else None
+    prefix, exact, valid = [], [], []
+    l1n, l1p, per_dim = [], [], []
+    base = {"mean_chunk": ([], [], []), "hold": ([], [], [])}  # (normalised valid, physical valid, physical all)
+    reasons: dict[str, int] = {}
+    target_len = []
+    for i in range(0, len(samples), batch_size):
+        batch = samples[i : i + batch_size]
+        obs = [Observation(images=dict(zip(s.cameras, [np.asarray(im) for im in s.images])),
+                           joint_positions=s.state, instruction=s.instruction) for s in batch]
+        preds = policy.predict(obs)
+        for s, p in zip(batch, preds):
+            target_frame = space.to_frame(s.chunk, s.state)
+            target_ids = policy.bridge.fast.encode(target_frame)
+            target_len.append(len(target_ids))
+            prefix.append(_prefix(p.fast_ids, target_ids) / len(target_ids))
+            exact.append(p.fast_ids == target_ids)
+            valid.append(p.valid)
+            guesses = {"hold": space.to_frame(np.repeat(s.state[None], info.horizon, 0), s.state)}
+            if mean_chunk is not None:
+                guesses["mean_chunk"] = mean_chunk
+            for name, g in guesses.items():
+                phys = float(np.abs(space.from_frame(g, s.state) - s.chunk).mean())
+                base[name][2].append(phys)
+                if p.valid:
+                    base[name][0].append(float(np.abs(norm.normalize(g) - norm.normalize(target_frame)).mean()))
+                    base[name][1].append(phys)
+            if p.valid:
+                l1n.append(float(np.abs(norm.normalize(p.frame_actions) - norm.normalize(target_frame)).mean()))
+                err = np.abs(p.actions - s.chunk)
+                l1p.append(float(err.mean()))
+                per_dim.append(err.mean(axis=0))
+            else:
+                key = p.reason.split(";")[0] or "invalid"
+                reasons[key] = reasons.get(key, 0) + 1
+        log(f"  {min(i + batch_size, len(samples))}/{len(samples)} frames, valid so far {np.mean(valid):.2f}")
+
+    def mean(x):
+        return float(np.mean(x)) if len(x) else None
+
+    baselines = {name: {"l1_normalized_valid": mean(v[0]), "l1_physical_valid": mean(v[1]),
+                        "l1_physical_all": mean(v[2])} for name, v in base.items() if v[2]}
+    return TokenEval(
+        n_frames=len(samples),
+        token_accuracy=correct / max(total, 1),
+        prefix_accuracy=float(np.mean(prefix)),
+        exact_match_rate=float(np.mean(exact)),
+        valid_rate=float(np.mean(valid)),
+        l1_normalized=mean(l1n),
+        l1_physical=mean(l1p),
+        l1_physical_per_dim=np.mean(per_dim, axis=0).round(5).tolist() if per_dim else None,
+        baselines=baselines,
+        invalid_reasons=reasons,
+        mean_target_tokens=float(np.mean(target_len)),
+        seconds=round(time.perf_counter() - t0, 1),
+    )
+
+
+def format_report(r: TokenEval) -> str:
+    def f(x):
+        return "n/a" if x is None else f"{x:.4f}"
+
+    lines = [
+        f"frames {r.n_frames}   mean target length {r.mean_target_tokens:.1f} FAST tokens   ({r.seconds} s)",
+        f"token accuracy (teacher-forced) {r.token_accuracy:.3f}   prefix accuracy {r.prefix_accuracy:.3f}   "
+        f"exact match {r.exact_match_rate:.3f}   valid {r.valid_rate:.3f}",
+        f"decoded L1 (valid frames): normalised {f(r.l1_normalized)}   physical {f(r.l1_physical)}",
+    ]
+    for name, b in r.baselines.items():
+        lines.append(f"baseline {name:<10}: normalised {f(b['l1_normalized_valid'])}   physical "
+                     f"{f(b['l1_physical_valid'])} (valid frames), {f(b['l1_physical_all'])} (all frames)")
+    if r.invalid_reasons:
+        lines.append("invalid: " + ", ".join(f"{k} x{v}" for k, v in sorted(r.invalid_reasons.items())))
+    return "\n".join(lines)

@@ -1,0 +1,107 @@
+"""A stage-1/2 backbone served as a Policy: generate FAST tokens, decode, return absolute targets.
+
+    policy = FastTokenPolicy.from_pretrained("outputs/stage1_tiny")
+    chunk = policy.infer(obs)        # ActionChunk of absolute joint targets
+
+A malformed generation never becomes motion: `predict` returns the DecodeResult (valid flag and
+reason) and `infer` raises InvalidActionError, which a server turns into an error reply while
+the controller side keeps holding its last safe command.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from roboalign.core import ActionChunk, Observation
+from roboalign.policy import actions as action_frames
+from roboalign.policy import checkpoint as ckpt
+
+
+class InvalidActionError(ValueError):
+    """The model's output did not decode to a valid chunk (the message says why)."""
+
+
+@dataclasses.dataclass
+class Prediction:
+    """One observation's output: generated text, decode result and absolute targets [H, D]
+    (best effort when invalid: never execute those)."""
+
+    text: str
+    valid: bool
+    reason: str
+    actions: np.ndarray  # absolute targets
+    frame_actions: np.ndarray  # in the checkpoint's action frame
+    normalized: np.ndarray
+    fast_ids: list[int]
+
+
+class FastTokenPolicy:
+    """Policy protocol over a Backbone + ActionTokenBridge + CheckpointInfo."""
+
+    def __init__(self, backbone, bridge, info: ckpt.CheckpointInfo, max_new_tokens: int | None = None,
+                 model_id: str = ""):
+        if info.horizon is None or info.action_dim is None:
+            raise ValueError("checkpoint info lacks horizon/action_dim: was it trained on robot data?")
+        self.backbone, self.bridge, self.info = backbone, bridge, info
+        self.model_id = model_id
+        # A FAST chunk rarely needs more than H*D tokens (BPE compresses); +2 markers, +slack.
+        self.max_new_tokens = max_new_tokens or info.horizon * info.action_dim + 8
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, **load_kwargs) -> "FastTokenPolicy":
+        from roboalign.policy.backbone import Backbone
+        from roboalign.tokenizer.bridge import ActionTokenBridge
+
+        path = Path(path)
+        info = ckpt.CheckpointInfo.load(path)
+        if info is None:
+            raise FileNotFoundError(f"{path} has no {ckpt.INFO_FILE}: not a RoboAlign backbone checkpoint")
+        backbone = Backbone.from_pretrained(path, **load_kwargs)
+        bridge = ActionTokenBridge.from_pretrained(path / ckpt.FAST_DIR, tokenizer=backbone.tokenizer)
+        return cls(backbone, bridge, info, model_id=path.name)
+
+    def predict(self, observations: Sequence[Observation], **gen_kwargs) -> list[Prediction]:
+        gen_kwargs.setdefault("max_new_tokens", self.max_new_tokens)
+        gen = self.backbone.generate_chats(*self._chats(observations), **gen_kwargs)
+        out = []
+        for obs, text, ids in zip(observations, gen.texts, gen.token_ids):
+            span = self.bridge.extract_from_ids(ids, self.backbone.tokenizer)
+            res = self.bridge.decode_span(span, self.info.horizon, self.info.action_dim)
+            absolute = action_frames.from_frame(res.actions, obs.joint_positions, self.info.action_frame,
+                                                self.info.absolute_dims)
+            out.append(Prediction(text, bool(res.valid), res.reason, absolute, res.actions, res.normalized,
+                                  list(span.fast_ids)))
+        return out
+
+    def _chats(self, observations):
+        pairs = [self.backbone.chat_for(o, "action") for o in observations]
+        return [p[0] for p in pairs], [p[1] for p in pairs]
+
+    # ---------------------------------------------------------------- Policy protocol
+    def infer(self, observation: Observation) -> ActionChunk:
+        pred = self.predict([observation])[0]
+        if not pred.valid:
+            raise InvalidActionError(f"model output is not a valid action chunk: {pred.reason}")
+        return ActionChunk(actions=pred.actions, start_time=observation.timestamp, dt=float(self.info.dt or 0.1),
+                           provenance=self.model_id or "fast-token-policy", observation_time=observation.timestamp)
+
+    def metadata(self) -> dict[str, Any]:
+        norm = self.bridge.fast.normalizer
+        return {
+            "policy": "fast-token",
+            "model_id": self.model_id,
+            "family": self.info.family,
+            "cameras": list(self.info.cameras),
+            "chunk_length": self.info.horizon,
+            "action_dim": self.info.action_dim,
+            "control_period": self.info.dt,
+            "action_frame": self.info.action_frame,
+            "norm_stats": norm.digest() if norm is not None else None,
+        }
+
+    def reset(self) -> None:
+        """Stateless between calls."""
