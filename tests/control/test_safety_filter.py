@@ -152,6 +152,23 @@ def test_when_target_steps_expect_acceleration_limited_without_overshoot(spec):
     assert decisions[-1].state is SafetyState.OK
 
 
+def test_when_stream_moves_faster_than_output_can_start_expect_caught_up_not_trailed(spec):
+    # A ramp that starts at 1 rad/s from rest: the output must lag at first (a_max), but then
+    # catches up with the stream instead of trailing it at a constant distance.
+    f = started(spec)
+    decisions = []
+    t = 0.0
+    for k in range(1, 60):
+        t += T
+        target = HOME.copy()
+        target[0] = 1.0 * k * T
+        decisions.append((target[0], f.filter(target, t)))
+    assert decisions[0][1].state is SafetyState.LIMITED
+    lags = [tgt - d.command[0] for tgt, d in decisions]
+    assert max(lags) > 0.05
+    assert abs(lags[-1]) < 1e-9 and decisions[-1][1].state is SafetyState.OK
+
+
 def test_when_position_close_to_limit_expect_deceleration_enforced(spec):
     # Fly towards joint1's upper limit at full speed with a target far beyond it.
     cfg = SafetyConfig(position_margin=0.0)

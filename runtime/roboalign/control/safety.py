@@ -39,7 +39,8 @@ class SafetyState(str, enum.Enum):
     """What the filter did with one control step."""
 
     OK = "ok"                # command accepted and passed on unchanged
-    CLAMPED = "clamped"      # command accepted, output limited (position, velocity, accel)
+    LIMITED = "limited"      # command accepted, output smoothed by velocity/acceleration limits
+    CLAMPED = "clamped"      # command accepted, target was outside the position band
     REJECTED = "rejected"    # command invalid (NaN/inf, wrong size): still tracking the last safe one
     HOLD = "hold"            # no valid target (none yet, watchdog fired, after reset): stopping/still
     ESTOPPED = "estopped"    # e-stop latched: stopping/still until reset()
@@ -97,6 +98,7 @@ class SafetyDecision:
     state: SafetyState
     reasons: tuple[str, ...] = ()
     velocity: np.ndarray | None = None  # rad/s of the output, per joint
+    deviation: float = 0.0              # max |output - accepted target| over joints (rad) when tracking
 
 
 class SafetyFilter:
@@ -193,12 +195,14 @@ class SafetyFilter:
             now = self._last_now if self._last_now is not None else 0.0
         # dt never exceeds the control period, so a late call never makes a bigger step.
         dt = self.period if self._last_now is None else float(np.clip(now - self._last_now, 0.0, self.period))
+        if dt < 1e-9:
+            dt = 0.0  # sub-nanosecond steps move nothing (and would overflow err / dt)
         self._last_now = now if self._last_now is None else max(self._last_now, now)
         if self._q is None:
             self.counts[SafetyState.HOLD.value] += 1
             return SafetyDecision(None, SafetyState.HOLD, ("not initialised: call initialize() with the measured joints",))
 
-        rejected = fresh = False
+        rejected = fresh = clamped_now = False
         if command is not None:
             target, why = self._validate(command)
             if target is None:
@@ -210,6 +214,7 @@ class SafetyFilter:
                 clamped = np.clip(target, self.lower, self.upper)
                 moved = np.flatnonzero(clamped != target)
                 if moved.size:
+                    clamped_now = True
                     reasons.append("target clamped to position limits on " + self._names(moved))
                 # How fast the command stream moves (rad/s): a command is followed exactly only
                 # if the output could then keep pace with it, so a step never ends in overshoot.
@@ -226,6 +231,7 @@ class SafetyFilter:
             self.counts["watchdog_trips"] += 1
             reasons.append(f"watchdog: no valid command for {self.config.watchdog_timeout:.3f} s; stopping")
 
+        deviation = 0.0
         if self._estopped:
             state = SafetyState.ESTOPPED
             self._step_stop(dt, 1.0)
@@ -236,13 +242,17 @@ class SafetyFilter:
             limited = self._step_track(dt, self._target_velocity if fresh else np.zeros(self.spec.dof))
             if limited:
                 reasons.append(limited)
-            tracking = bool(np.all(np.abs(self._q - self._target) <= 1e-9))
+            deviation = float(np.max(np.abs(self._q - self._target)))
             if rejected:
                 state = SafetyState.REJECTED
+            elif clamped_now:
+                state = SafetyState.CLAMPED
+            elif deviation > 1e-9 or limited:
+                state = SafetyState.LIMITED
             else:
-                state = SafetyState.OK if tracking and not reasons else SafetyState.CLAMPED
+                state = SafetyState.OK
         self.counts[state.value] += 1
-        return SafetyDecision(self._q.copy(), state, tuple(reasons), self._v.copy())
+        return SafetyDecision(self._q.copy(), state, tuple(reasons), self._v.copy(), deviation)
 
     # ---- internals -------------------------------------------------------------------
     def _validate(self, command: Any) -> tuple[np.ndarray | None, str]:
@@ -302,15 +312,20 @@ class SafetyFilter:
         if dt <= 0.0:
             return ""
         a = self.max_acceleration
+        u = np.clip(target_velocity, -self.max_velocity, self.max_velocity)
         err = self._target - self._q
         exact = err / dt  # reach the target this step
         # Follow exactly only where the acceleration limit allows it now AND the next step can
-        # match the stream's own velocity; elsewhere approach along the braking curve (stop
-        # exactly at the target) instead of overshooting and ringing.
-        dist = np.abs(err)
+        # match the stream's own velocity u. Elsewhere close the gap along the braking curve in
+        # the frame moving with the stream: a stationary target is approached without overshoot
+        # or ringing, a moving one is caught up with instead of trailed at a constant lag.
+        # gap: how far the output trails where the stream was one step ago (err minus the
+        # stream's own motion during this step); closing it exactly gives v = err / dt.
+        gap = err - u * dt
+        dist = np.abs(gap)
         brake = a * (-dt + np.sqrt(dt * dt + 2.0 * dist / a))
-        reachable = (np.abs(exact - self._v) <= a * dt + 1e-12) & (np.abs(exact - target_velocity) <= a * dt + 1e-12)
-        desired = np.where(reachable, exact, np.sign(err) * np.minimum(dist / dt, brake))
+        reachable = (np.abs(exact - self._v) <= a * dt + 1e-12) & (np.abs(exact - u) <= a * dt + 1e-12)
+        desired = np.where(reachable, exact, u + np.sign(gap) * np.minimum(dist / dt, brake))
         if self.max_jerk is not None:
             jd = self.max_jerk * dt
             desired = np.clip(desired, self._v + (self._a - jd) * dt, self._v + (self._a + jd) * dt)

@@ -1,0 +1,231 @@
+"""policy_node: Observation from the latest frames + joint state -> inference server -> chunk.
+
+  /joint_states                 (JointState, sensor QoS)     in
+  /camera/<name>/image_raw      (Image, sensor QoS)          in, one per camera the policy uses
+  /task/instruction             (String, latched)            in (or the `instruction` parameter)
+  /sim/objects                  (MarkerArray)                in, only with use_privileged (sim only)
+  /policy/chunk                 (JointTrajectory, reliable)  out: header.stamp = chunk start,
+                                                             point k at time_from_start k*dt
+
+The server is called from a worker thread of this node, every replan_period seconds, never from
+an executor callback, so a slow or dead model can never block any control loop. A timeout or an
+error reply publishes nothing (the executor plays on, then holds; the safety watchdog stops the
+arm if that lasts) and is logged and counted. observation->chunk latency is measured from the
+observation's timestamp (its assembly) to the chunk's publication, on ROS time.
+"""
+from __future__ import annotations
+
+import collections
+import threading
+import time
+
+import numpy as np
+from rclpy.node import Node
+from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import String
+from trajectory_msgs.msg import JointTrajectory
+from visualization_msgs.msg import MarkerArray
+
+from roboalign.core.observation import Observation
+from roboalign.core.robot import RobotSpec
+from roboalign_ros import qos
+from roboalign_ros.conversions import (chunk_to_trajectory, image_from_msg, joint_state_from_msg,
+                                       objects_from_markers, stamp_to_seconds)
+from roboalign_ros.params import declare, spin_node
+
+LATENCY_WINDOW = 100_000
+
+
+class PolicyNode(Node):
+    def __init__(self, **kwargs) -> None:
+        super().__init__("policy", **kwargs)
+        self.endpoint = declare(self, "endpoint", "tcp://127.0.0.1:5555", "ZMQ endpoint of the inference server")
+        self.replan_period = declare(self, "replan_period", 0.4, "s between policy calls", low=0.02, high=10.0)
+        self.request_timeout = declare(self, "request_timeout", 1.0, "s before a policy call is abandoned", low=0.01, high=60.0)
+        self.max_observation_age = declare(self, "max_observation_age", 0.5, "s: older frames or joint states skip the call", low=0.01, high=60.0)
+        self.cameras = tuple(declare(self, "cameras", ["front"], "cameras the policy sees (topics /camera/<name>/image_raw)"))
+        self.use_privileged = declare(self, "use_privileged", False, "add /sim/objects to the observation (scripted expert, sim only)")
+        self.fixed_instruction = declare(self, "instruction", "", "task instruction; empty = listen on /task/instruction")
+        self.latency_ms: dict[str, collections.deque] = {"observation->chunk": collections.deque(maxlen=LATENCY_WINDOW),
+                                                         "server_roundtrip": collections.deque(maxlen=LATENCY_WINDOW)}
+        self.counts = {"calls": 0, "chunks": 0, "errors": 0, "timeouts": 0, "skipped_stale_input": 0,
+                       "skipped_missing_input": 0, "discarded_after_reset": 0}
+        self._lock = threading.Lock()  # guards the latest inputs and the episode generation
+        self._generation = 0
+        self._reset_stamp = -np.inf
+        self._joints: tuple[float, JointState] | None = None
+        self._images: dict[str, tuple[float, np.ndarray]] = {}
+        self._objects: tuple[float, dict[str, np.ndarray]] | None = None
+        self._instruction = self.fixed_instruction
+        self._policy = None
+        self._spec: RobotSpec | None = None
+        self._chunk_pub = self.create_publisher(JointTrajectory, "/policy/chunk", qos.COMMAND)
+        self.create_subscription(JointState, "/joint_states", self._on_joints, qos.SENSOR)
+        for camera in self.cameras:
+            self.create_subscription(Image, f"/camera/{camera}/image_raw",
+                                     lambda msg, c=camera: self._on_image(c, msg), qos.SENSOR)
+        self.create_subscription(String, "/task/instruction", self._on_instruction, qos.LATCHED)
+        if self.use_privileged:
+            self.create_subscription(MarkerArray, "/sim/objects", self._on_objects, qos.STATE)
+        self._stop = threading.Event()
+        self._worker = threading.Thread(target=self._loop, name="policy-calls", daemon=True)
+        self._worker.start()
+
+    @property
+    def connected(self) -> bool:
+        """True once the server answered metadata (the policy's robot spec is known)."""
+        return self._spec is not None
+
+    def _now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    # ---- inputs (executor thread: cheap, just keep the newest) ------------------------------
+    def _on_joints(self, msg: JointState) -> None:
+        stamp = stamp_to_seconds(msg.header.stamp)
+        with self._lock:
+            if stamp >= self._reset_stamp:
+                self._joints = (stamp, msg)
+
+    def _on_image(self, camera: str, msg: Image) -> None:
+        stamp = stamp_to_seconds(msg.header.stamp)
+        try:
+            image = image_from_msg(msg)
+        except ValueError as exc:
+            self.get_logger().warn(f"/camera/{camera}: {exc}", throttle_duration_sec=2.0)
+            return
+        with self._lock:
+            if stamp >= self._reset_stamp:
+                self._images[camera] = (stamp, image)
+
+    def _on_objects(self, msg: MarkerArray) -> None:
+        stamp = stamp_to_seconds(msg.markers[0].header.stamp) if msg.markers else self._now()
+        objects = objects_from_markers(msg)
+        with self._lock:
+            if stamp >= self._reset_stamp:
+                self._objects = (stamp, objects)
+
+    def _on_instruction(self, msg: String) -> None:
+        if not self.fixed_instruction:
+            with self._lock:
+                self._instruction = msg.data
+
+    # ---- episodes ---------------------------------------------------------------------------
+    def reset_episode(self) -> None:
+        """Forget every input and discard any call in flight; the next observation is built
+        only from messages stamped after now. Resets the remote policy (errors are logged)."""
+        with self._lock:
+            self._generation += 1
+            self._reset_stamp = self._now()
+            self._joints, self._images, self._objects = None, {}, None
+            if not self.fixed_instruction:
+                self._instruction = ""
+        policy = self._policy
+        if policy is not None:
+            try:
+                policy.reset()
+            except Exception as exc:  # ServingError or a dead server: the episode starts anyway
+                self.get_logger().warn(f"policy reset failed: {exc}")
+
+    # ---- the worker thread ------------------------------------------------------------------
+    def _connect(self) -> bool:
+        from roboalign.serving.client import RemotePolicy  # lazy: pulls in zmq
+        from roboalign.serving.errors import ServingError
+
+        try:
+            if self._policy is None:
+                self._policy = RemotePolicy(self.endpoint, timeout_s=self.request_timeout)
+            self._spec = RobotSpec.from_dict(self._policy.metadata()["robot"])
+            return True
+        except (ServingError, KeyError, ValueError) as exc:
+            self.get_logger().warn(f"policy server at {self.endpoint} not ready: {exc}", throttle_duration_sec=5.0)
+            return False
+
+    def _observation(self) -> tuple[Observation | None, int]:
+        """The newest inputs as an Observation (None when something is missing or stale)."""
+        now = self._now()
+        with self._lock:
+            generation = self._generation
+            joints, images, objects, instruction = self._joints, dict(self._images), self._objects, self._instruction
+        missing = joints is None or any(c not in images for c in self.cameras) or not instruction
+        missing = missing or (self.use_privileged and objects is None)
+        if missing:
+            self.counts["skipped_missing_input"] += 1
+            return None, generation
+        capture = {"joints": joints[0], **{c: images[c][0] for c in self.cameras}}
+        if self.use_privileged:
+            capture["objects"] = objects[0]
+        if now - min(capture.values()) > self.max_observation_age:
+            self.counts["skipped_stale_input"] += 1
+            self.get_logger().warn(f"inputs older than {self.max_observation_age} s: no policy call",
+                                   throttle_duration_sec=2.0)
+            return None, generation
+        positions, velocities = joint_state_from_msg(joints[1], self._spec.joint_names)
+        obs = Observation(
+            images={c: images[c][1] for c in self.cameras},
+            joint_positions=positions,
+            joint_velocities=velocities,
+            instruction=instruction,
+            timestamp=now,
+            capture_times=capture,
+            privileged=dict(objects[1]) if self.use_privileged else {},
+        )
+        return obs, generation
+
+    def _loop(self) -> None:
+        from roboalign.serving.errors import RequestTimeout, ServingError
+
+        next_call = time.monotonic()
+        while not self._stop.wait(max(0.0, next_call - time.monotonic())):
+            next_call = max(next_call + self.replan_period, time.monotonic())
+            if self._spec is None and not self._connect():
+                continue
+            try:
+                obs, generation = self._observation()
+            except ValueError as exc:  # joint names that do not match the policy's robot
+                self.get_logger().error(f"cannot build an observation: {exc}", throttle_duration_sec=2.0)
+                continue
+            if obs is None:
+                continue
+            self.counts["calls"] += 1
+            try:
+                chunk = self._policy.infer(obs)
+            except RequestTimeout as exc:
+                self.counts["timeouts"] += 1
+                self.get_logger().warn(f"policy call timed out, publishing nothing: {exc}", throttle_duration_sec=1.0)
+                continue
+            except ServingError as exc:
+                self.counts["errors"] += 1
+                self.get_logger().error(f"policy call failed, publishing nothing: {exc}", throttle_duration_sec=1.0)
+                continue
+            with self._lock:
+                if generation != self._generation:  # an episode reset happened during the call
+                    self.counts["discarded_after_reset"] += 1
+                    continue
+            try:
+                msg = chunk_to_trajectory(chunk, self._spec.joint_names)
+            except ValueError as exc:
+                self.counts["errors"] += 1
+                self.get_logger().error(f"unusable chunk from the policy: {exc}", throttle_duration_sec=1.0)
+                continue
+            self._chunk_pub.publish(msg)
+            self.counts["chunks"] += 1
+            self.latency_ms["observation->chunk"].append((self._now() - obs.timestamp) * 1000.0)
+            roundtrip = self._policy.last_timing.get("roundtrip_ms")
+            if roundtrip is not None:
+                self.latency_ms["server_roundtrip"].append(float(roundtrip))
+
+    def close(self) -> None:
+        """Stop the worker thread and close the server connection (call before destroy_node)."""
+        self._stop.set()
+        if self._worker.is_alive():
+            self._worker.join(timeout=self.request_timeout + 5.0)
+        if self._policy is not None:
+            self._policy.close()
+
+
+def main(args=None) -> int:
+    return spin_node(PolicyNode, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,29 @@
+"""ament_python package: `colcon build` on a ROS 2 workstation, or `pip install -e` into the
+project venv (the Makefile does that, so the nodes import beside the registry's rclpy)."""
+from setuptools import setup
+
+PACKAGE = "roboalign_ros"
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    packages=[PACKAGE],
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+    ],
+    install_requires=["setuptools"],
+    zip_safe=True,
+    maintainer="RoboAlign maintainers",
+    maintainer_email="roboalign@example.com",
+    description="Thin rclpy nodes of the RoboAlign runtime (sim arm, policy client, chunk executor, safety filter)",
+    license="Apache-2.0",
+    entry_points={
+        "console_scripts": [
+            f"sim_node = {PACKAGE}.sim_node:main",
+            f"policy_node = {PACKAGE}.policy_node:main",
+            f"executor_node = {PACKAGE}.executor_node:main",
+            f"safety_node = {PACKAGE}.safety_node:main",
+        ],
+    },
+)
