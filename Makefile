@@ -25,13 +25,15 @@ venv: $(STAMP)
 deps:
 	@./scripts/install_debian_deps.sh
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml ros2_ws/src/roboalign_ros/setup.py
 	@$(MAKE) --no-print-directory deps
 	@test -x $(VPY) || $(PY) -m venv $(VENV)
 	$(VPY) -m pip install -q --upgrade pip
 	# torch first: a CPU build lies on disk here; an unpinned torch would pull a multi-GB CUDA build.
 	$(VPY) -m pip install -q --find-links $(TORCH_WHEEL_DIR) torch==2.13.0
 	$(VPY) -m pip install -q -e ".[$(EXTRAS)]"
+	# The ROS 2 nodes (ament_python package) beside rclpy; setuptools came with the ros extra.
+	$(VPY) -m pip install -q --no-build-isolation --no-deps -e ros2_ws/src/roboalign_ros
 	@touch $(STAMP)
 
 clean-venv:
