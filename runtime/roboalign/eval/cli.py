@@ -44,4 +44,7 @@ def register(subparsers) -> None:
     tok.set_defaults(func=_tokens)
 
     # Other evaluations (`eval probe`, closed-loop suites) register their parsers here, on `sub`.
+    from roboalign.eval import stage2_cli  # stage 2: `eval probe`, `eval compare`
+
+    stage2_cli.register(sub)
     ev.set_defaults(func=lambda _a: (ev.print_help(), 2)[1])

@@ -272,7 +272,7 @@ def run_align(cfg: AlignRunConfig, log=print) -> dict[str, Any]:
         num_train_epochs=g.num_train_epochs, max_steps=g.max_steps, loss_type=g.loss_type,
         scale_rewards=g.scale_rewards, reward_weights=weights, logging_steps=g.logging_steps,
         save_strategy="steps" if g.save_steps > 0 else "no", save_steps=g.save_steps or 500, seed=g.seed,
-        bf16=_bf16(g.bf16), gradient_checkpointing=g.gradient_checkpointing, log_completions=g.log_completions,
+        bf16=_bf16(g.bf16), activation_checkpointing=g.gradient_checkpointing, log_completions=g.log_completions,
         report_to=g.report_to, remove_unused_columns=False,
     )
     trainer = GRPOTrainer(model=bb.model, reward_funcs=funcs, args=args,

@@ -62,4 +62,7 @@ def register(subparsers) -> None:
     sft.set_defaults(func=_sft)
 
     # Stage 2 (`train align`) registers its parser here, on `sub`.
+    from roboalign.training import align_cli  # stage 2: `train align`
+
+    align_cli.register(sub)
     train.set_defaults(func=lambda _a: (train.print_help(), 2)[1])
