@@ -50,11 +50,11 @@ class ExecutorNode(Node):
                 chunk = chunk_from_trajectory(msg, self.spec.joint_names)
             except ValueError as exc:
                 self.counts["malformed"] += 1
-                self.get_logger().warn(f"chunk dropped: {exc}", throttle_duration_sec=1.0)
+                self.get_logger().warning(f"chunk dropped: {exc}", throttle_duration_sec=1.0)
                 return
             result = self.chunks.submit(chunk, now=now)
         if not result.accepted:
-            self.get_logger().warn(f"chunk not played: {result.reason}", throttle_duration_sec=1.0)
+            self.get_logger().warning(f"chunk not played: {result.reason}", throttle_duration_sec=1.0)
 
     def _on_timer(self) -> None:
         now_msg = self.get_clock().now()

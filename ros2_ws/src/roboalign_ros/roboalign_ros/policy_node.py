@@ -91,7 +91,7 @@ class PolicyNode(Node):
         try:
             image = image_from_msg(msg)
         except ValueError as exc:
-            self.get_logger().warn(f"/camera/{camera}: {exc}", throttle_duration_sec=2.0)
+            self.get_logger().warning(f"/camera/{camera}: {exc}", throttle_duration_sec=2.0)
             return
         with self._lock:
             if stamp >= self._reset_stamp:
@@ -124,7 +124,7 @@ class PolicyNode(Node):
             try:
                 policy.reset()
             except Exception as exc:  # ServingError or a dead server: the episode starts anyway
-                self.get_logger().warn(f"policy reset failed: {exc}")
+                self.get_logger().warning(f"policy reset failed: {exc}")
 
     # ---- the worker thread ------------------------------------------------------------------
     def _connect(self) -> bool:
@@ -137,7 +137,7 @@ class PolicyNode(Node):
             self._spec = RobotSpec.from_dict(self._policy.metadata()["robot"])
             return True
         except (ServingError, KeyError, ValueError) as exc:
-            self.get_logger().warn(f"policy server at {self.endpoint} not ready: {exc}", throttle_duration_sec=5.0)
+            self.get_logger().warning(f"policy server at {self.endpoint} not ready: {exc}", throttle_duration_sec=5.0)
             return False
 
     def _observation(self) -> tuple[Observation | None, int]:
@@ -156,7 +156,7 @@ class PolicyNode(Node):
             capture["objects"] = objects[0]
         if now - min(capture.values()) > self.max_observation_age:
             self.counts["skipped_stale_input"] += 1
-            self.get_logger().warn(f"inputs older than {self.max_observation_age} s: no policy call",
+            self.get_logger().warning(f"inputs older than {self.max_observation_age} s: no policy call",
                                    throttle_duration_sec=2.0)
             return None, generation
         positions, velocities = joint_state_from_msg(joints[1], self._spec.joint_names)
@@ -191,7 +191,7 @@ class PolicyNode(Node):
                 chunk = self._policy.infer(obs)
             except RequestTimeout as exc:
                 self.counts["timeouts"] += 1
-                self.get_logger().warn(f"policy call timed out, publishing nothing: {exc}", throttle_duration_sec=1.0)
+                self.get_logger().warning(f"policy call timed out, publishing nothing: {exc}", throttle_duration_sec=1.0)
                 continue
             except ServingError as exc:
                 self.counts["errors"] += 1

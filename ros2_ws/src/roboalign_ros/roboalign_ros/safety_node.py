@@ -70,7 +70,7 @@ class SafetyNode(Node):
         self._estop_input = False
         self._reset_stamp = -np.inf   # ROS seconds: commands stamped earlier are dropped
         self._needs_init = True       # initialise from the next joint state stamped after reset
-        self._last_step = -np.inf     # monotonic seconds of the last filter step
+        self._last_command = -np.inf  # monotonic seconds of the last step driven by a command
         self._pub = self.create_publisher(JointTrajectory, "/arm/command", qos.COMMAND)
         self._diag_pub = self.create_publisher(DiagnosticArray, "/safety/state", qos.STATE)
         self.create_subscription(JointTrajectory, "/arm/command_raw", self._on_command, qos.COMMAND)
@@ -112,15 +112,16 @@ class SafetyNode(Node):
             except ValueError as exc:
                 # Treated like a rejected command: keep tracking the last safe one.
                 self.counts["malformed"] += 1
-                self.get_logger().warn(f"malformed command dropped: {exc}", throttle_duration_sec=1.0)
+                self.get_logger().warning(f"malformed command dropped: {exc}", throttle_duration_sec=1.0)
                 command = np.full(self.spec.dof + 1, np.nan)
             # The stamp on the monotonic clock; never in the future (clock skew between hosts).
+            self._last_command = mono
             self._step(command, min(mono, stamp + (mono - ros)), msg.header.stamp)
 
     def _on_timer(self) -> None:
         with self._lock:
             now = time.monotonic()
-            if now - self._last_step > 1.5 * self.period:
+            if now - self._last_command > 1.5 * self.period:
                 self._step(None, now)
 
     def _on_estop(self, msg: Bool) -> None:
@@ -128,7 +129,7 @@ class SafetyNode(Node):
             self._estop_input = bool(msg.data)
             if self._estop_input and not self.filter.estopped:
                 self.filter.estop()
-                self.get_logger().warn("E-STOP latched: stopping; /safety/reset clears it once /safety/estop is False")
+                self.get_logger().warning("E-STOP latched: stopping; /safety/reset clears it once /safety/estop is False")
 
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         with self._lock:
@@ -159,7 +160,6 @@ class SafetyNode(Node):
         command, stamped `stamp` (the answered command's) or now."""
         if self._needs_init:
             return  # the filter's last output may belong to an arm pose before a reset
-        self._last_step = time.monotonic()
         decision = self.filter.filter(command, at)
         self.last_decision = decision
         self.max_deviation = max(self.max_deviation, decision.deviation)
