@@ -8,6 +8,7 @@ import pytest
 
 rclpy = pytest.importorskip("rclpy")
 
+from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from rclpy.context import Context  # noqa: E402
 from sensor_msgs.msg import JointState  # noqa: E402
 from std_msgs.msg import Bool  # noqa: E402
@@ -85,6 +86,10 @@ def test_when_command_is_nan_expect_arm_command_holds_last_safe(rig):
     assert len(held) > 5 and np.all(np.isfinite(held))
     np.testing.assert_allclose(held, np.repeat(safe[None], len(held), 0), atol=1e-9)
     assert rig.node.intervention_counts()["rejected"] >= 10
+    state = rig.probe.subscribe(DiagnosticArray, "/safety/state", qos.STATE)
+    rig.probe.spin_until(lambda: bool(state), 5.0, "/safety/state")
+    values = {kv.key: kv.value for kv in state[-1].status[0].values}
+    assert int(values["rejected"]) >= 10 and values["estop_latched"] == "False"
 
 
 def test_when_commands_stop_expect_decelerate_then_hold_still(rig):

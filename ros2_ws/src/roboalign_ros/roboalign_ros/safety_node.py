@@ -191,7 +191,7 @@ class SafetyNode(Node):
             status.level, status.message = DiagnosticStatus.WARN, f"{state}: holding still"
         else:
             status.level, status.message = DiagnosticStatus.OK, state
-        values = [KeyValue(key="state", value=state), KeyValue(key="estopped", value=str(estopped))]
+        values = [KeyValue(key="state", value=state), KeyValue(key="estop_latched", value=str(estopped))]
         values += [KeyValue(key=k, value=str(v)) for k, v in counts.items()]
         if decision is not None and decision.reasons:
             values.append(KeyValue(key="reasons", value="; ".join(decision.reasons)[:500]))
