@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,9 @@ def prepare(cfg: SFTRunConfig, log=print) -> Prepared:
     from roboalign.policy.tiny import build_tiny_backbone
     from roboalign.tokenizer.bridge import ActionTokenBridge
 
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not cfg.fast.path:
+        raise ValueError("multi-process training: fit the FAST tokenizer once (`roboalign tokenizer fit`) and set "
+                         "fast.path, so that every rank trains with identical action-token ids")
     mixture, robots, sources = build_mixture(cfg.data)
     log(f"data: {len(mixture)} samples per epoch from {len(sources)} source(s) "
         f"({', '.join(f'{type(s).__name__}[{len(s)}]' for s in sources)})")
@@ -208,6 +212,7 @@ def run_sft(cfg: SFTRunConfig, log=print) -> dict[str, Any]:
         dataset_kwargs={"skip_prepare_dataset": True},
         max_length=None,  # enforced by ChatCollator, which refuses instead of cutting image tokens
         dataloader_num_workers=t.dataloader_num_workers,
+        dataloader_pin_memory=torch.cuda.is_available(),
         report_to=t.report_to,
     )
     dataset = ChatDataset(prep.mixture, prep.builder)
