@@ -38,6 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--domain-id", type=int, default=None, help="ROS_DOMAIN_ID (default: $ROS_DOMAIN_ID or one from the pid)")
     p.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
                    help="override a node parameter, value parsed as YAML (repeatable), e.g. --set policy.replan_period=0.3")
+    p.add_argument("--verbose", action="store_true", help="show the nodes' INFO logs (default: warnings only)")
     p.add_argument("--min-success-rate", type=float, default=0.0, help="exit 1 below this success rate (0..1)")
     p.set_defaults(func=run_rollout)
 
@@ -127,7 +128,8 @@ def run_rollout(args: argparse.Namespace) -> int:
     with ServerProcess(policy=args.policy) as server:
         policy_params = {"endpoint": server.endpoint, "use_privileged": args.policy == "expert"}
         overrides["policy"] = {**policy_params, **overrides.get("policy", {})}
-        with GraphRunner(graph, overrides=overrides, domain_id=domain_id) as runner:
+        with GraphRunner(graph, overrides=overrides, domain_id=domain_id,
+                         log_level="info" if args.verbose else "warn") as runner:
             sim = SimEpisodes(runner)
             sim.wait_ready()
             for i in range(args.episodes):

@@ -7,8 +7,9 @@
   /policy/chunk                 (JointTrajectory, reliable)  out: header.stamp = chunk start,
                                                              point k at time_from_start k*dt
 
-The server is called from a worker thread of this node, every replan_period seconds, never from
-an executor callback, so a slow or dead model can never block any control loop. A timeout or an
+The server is called from a worker thread of this node, every replan_period seconds (and right
+away once fresh inputs exist after a reset, retrying every 20 ms until then), never from an
+executor callback, so a slow or dead model can never block any control loop. A timeout or an
 error reply publishes nothing (the executor plays on, then holds; the safety watchdog stops the
 arm if that lasts) and is logged and counted. observation->chunk latency is measured from the
 observation's timestamp (its assembly) to the chunk's publication, on ROS time.
@@ -34,6 +35,7 @@ from roboalign_ros.conversions import (chunk_to_trajectory, image_from_msg, join
 from roboalign_ros.params import declare, spin_node
 
 LATENCY_WINDOW = 100_000
+INPUT_RETRY_S = 0.02  # s between tries while an input (frame, joints, instruction) is missing
 
 
 class PolicyNode(Node):
@@ -68,6 +70,7 @@ class PolicyNode(Node):
         if self.use_privileged:
             self.create_subscription(MarkerArray, "/sim/objects", self._on_objects, qos.STATE)
         self._stop = threading.Event()
+        self._wake = threading.Event()  # set by reset_episode: plan as soon as inputs are fresh
         self._worker = threading.Thread(target=self._loop, name="policy-calls", daemon=True)
         self._worker.start()
 
@@ -119,6 +122,7 @@ class PolicyNode(Node):
             self._joints, self._images, self._objects = None, {}, None
             if not self.fixed_instruction:
                 self._instruction = ""
+        self._wake.set()
         policy = self._policy
         if policy is not None:
             try:
@@ -175,7 +179,13 @@ class PolicyNode(Node):
         from roboalign.serving.errors import RequestTimeout, ServingError
 
         next_call = time.monotonic()
-        while not self._stop.wait(max(0.0, next_call - time.monotonic())):
+        while not self._stop.is_set():
+            self._wake.wait(max(0.0, next_call - time.monotonic()))
+            if self._stop.is_set():
+                break
+            if self._wake.is_set():
+                self._wake.clear()
+                next_call = time.monotonic()
             next_call = max(next_call + self.replan_period, time.monotonic())
             if self._spec is None and not self._connect():
                 continue
@@ -185,6 +195,7 @@ class PolicyNode(Node):
                 self.get_logger().error(f"cannot build an observation: {exc}", throttle_duration_sec=2.0)
                 continue
             if obs is None:
+                next_call = time.monotonic() + INPUT_RETRY_S  # do not lose a whole period waiting
                 continue
             self.counts["calls"] += 1
             try:
@@ -217,6 +228,7 @@ class PolicyNode(Node):
     def close(self) -> None:
         """Stop the worker thread and close the server connection (call before destroy_node)."""
         self._stop.set()
+        self._wake.set()
         if self._worker.is_alive():
             self._worker.join(timeout=self.request_timeout + 5.0)
         if self._policy is not None:

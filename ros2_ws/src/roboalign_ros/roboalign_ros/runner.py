@@ -30,19 +30,25 @@ from rclpy.signals import SignalHandlerOptions
 
 from roboalign_ros.graph import GraphSpec, load_graph
 
+_SEVERITY = {"debug": rclpy.logging.LoggingSeverity.DEBUG, "info": rclpy.logging.LoggingSeverity.INFO,
+             "warn": rclpy.logging.LoggingSeverity.WARN, "error": rclpy.logging.LoggingSeverity.ERROR}
+
 
 class GraphRunner:
     """overrides: node name -> {parameter: value}, applied over the YAML's parameters.
-    only: run just these nodes (tests of one node against hand-made publishers)."""
+    only: run just these nodes (tests of one node against hand-made publishers).
+    log_level: "debug", "info", "warn", "error" for every node's logger (None: rclpy's default)."""
 
     def __init__(self, graph: GraphSpec | None = None, overrides: Mapping[str, Mapping[str, Any]] | None = None,
-                 domain_id: int | None = None, only: tuple[str, ...] | None = None) -> None:
+                 domain_id: int | None = None, only: tuple[str, ...] | None = None,
+                 log_level: str | None = None) -> None:
         self.graph = graph or load_graph()
         self.overrides = {k: dict(v) for k, v in (overrides or {}).items()}
         unknown = set(self.overrides) - {n.name for n in self.graph.nodes}
         if unknown:
             raise KeyError(f"overrides for nodes not in graph {self.graph.name!r}: {sorted(unknown)}")
         self.domain_id = domain_id
+        self.log_level = log_level
         self.specs = [n for n in self.graph.nodes if only is None or n.name in only]
         self.context: Context | None = None
         self.nodes: dict[str, Node] = {}
@@ -66,6 +72,8 @@ class GraphRunner:
                    signal_handler_options=SignalHandlerOptions.NO)
         try:
             for spec in self.specs:
+                if self.log_level is not None:
+                    rclpy.logging.set_logger_level(spec.name, _SEVERITY[self.log_level.lower()])
                 params = {**spec.parameters, **self.overrides.get(spec.name, {})}
                 node = spec.load_class()(
                     context=self.context,
