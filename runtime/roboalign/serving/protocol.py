@@ -164,10 +164,8 @@ def decode(frames: Sequence[Any], limits: Limits = DEFAULT_LIMITS,
     """
     if len(frames) < 1:
         raise _fail(errors.BAD_MESSAGE, "empty message", None)
-    if len(frames) - 1 > limits.max_arrays:
-        raise _fail(errors.TOO_LARGE, f"{len(frames) - 1} array frames, limit {limits.max_arrays}", None)
-    views = [f.buffer if type(f) is zmq.Frame else memoryview(f) for f in frames]
-    head = views[0]
+    f0 = frames[0]
+    head = f0.buffer if type(f0) is zmq.Frame else memoryview(f0)
     if head.nbytes == 0:
         raise _fail(errors.BAD_HEADER, "empty header frame", None)
     if head.nbytes > limits.max_header_bytes:
@@ -182,6 +180,9 @@ def decode(frames: Sequence[Any], limits: Limits = DEFAULT_LIMITS,
     request_id = header.get("id")
     if not (_is_int(request_id) and 0 <= request_id <= _MAX_ID):
         raise _fail(errors.BAD_HEADER, "header 'id' must be an unsigned 64-bit integer", None)
+    if len(frames) - 1 > limits.max_arrays:
+        raise _fail(errors.TOO_LARGE, f"{len(frames) - 1} array frames, limit {limits.max_arrays}", request_id)
+    views = [head, *(f.buffer if type(f) is zmq.Frame else memoryview(f) for f in frames[1:])]
     unknown = set(header) - _HEADER_KEYS
     if unknown:
         raise _fail(errors.BAD_HEADER, f"unknown header fields {sorted(map(str, unknown))[:5]}", request_id)

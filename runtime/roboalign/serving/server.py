@@ -137,13 +137,12 @@ class PolicyServer:
         try:
             if self.auth is not None:
                 self._zap = ZapHandler(self._ctx, self.auth.authorized_keys)  # before any connection
-            sock = self._ctx.socket(zmq.ROUTER)
+            sock = self._sock = self._ctx.socket(zmq.ROUTER)
             sock.setsockopt(zmq.MAXMSGSIZE, self.limits.max_frame_bytes)  # per frame, checked by libzmq
             sock.setsockopt(zmq.RCVHWM, self.recv_hwm)
             sock.setsockopt(zmq.SNDHWM, 1000)
             sock.setsockopt(zmq.RCVTIMEO, int(self.poll_interval_s * 1000))
             sock.setsockopt(zmq.SNDTIMEO, 0)
-            sock.setsockopt(zmq.LINGER, 1000)  # flush replies for up to 1 s at shutdown
             sock.setsockopt(zmq.TCP_KEEPALIVE, 1)  # notice robots that vanished without a FIN
             sock.setsockopt(zmq.TCP_KEEPALIVE_IDLE, 30)
             if self.auth is not None:
@@ -152,7 +151,6 @@ class PolicyServer:
         except zmq.ZMQError as exc:
             self._close_sockets()
             raise ServerStartError(self._bind_error(exc)) from None
-        self._sock = sock
         self.endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
         # Bound first so a busy port fails fast; requests that arrive meanwhile wait in ZMQ.
         self._warm_up()
@@ -247,7 +245,7 @@ class PolicyServer:
 
     def _close_sockets(self) -> None:
         if self._sock is not None:
-            self._sock.close()
+            self._sock.close(linger=1000)  # flush replies for up to 1 s
             self._sock = None
         if self._zap is not None:
             self._zap.close()
