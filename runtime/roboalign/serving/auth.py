@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import zmq
+from zmq.utils import z85
 
 ZAP_ENDPOINT = "inproc://zeromq.zap.01"  # fixed by the ZAP specification (RFC 27)
 AUTHORIZED_DIR = "authorized_clients"
@@ -177,16 +178,18 @@ class ZapHandler:
         """Answer one pending request; returns (accepted, peer address, client key as Z85)."""
         frames = self.socket.recv_multipart()
         ok, address, key = False, "?", ""
-        if len(frames) >= 6:
-            version, request_id, _domain, address_b, _identity, mechanism = frames[:6]
-            address = address_b.decode(errors="replace")
-            if mechanism == b"CURVE" and len(frames) == 7 and len(frames[6]) == 32:
-                key = zmq.z85_encode(frames[6]).decode()
-                ok = key.encode() in self.authorized
-            status = (b"200", b"OK") if ok else (b"400", b"client key not authorised")
+        # A REP socket must answer every request, whatever happens, or it stops receiving.
+        version, request_id = (frames[0], frames[1]) if len(frames) >= 2 else (b"1.0", b"")
+        status = (b"500", b"malformed ZAP request")
+        try:
+            if len(frames) >= 6:
+                address = frames[3].decode(errors="replace")
+                if frames[5] == b"CURVE" and len(frames) == 7 and len(frames[6]) == 32:
+                    key = z85.encode(frames[6]).decode()
+                    ok = key.encode() in self.authorized
+                status = (b"200", b"OK") if ok else (b"400", b"client key not authorised")
+        finally:
             self.socket.send_multipart([version, request_id, *status, key.encode() if ok else b"", b""])
-        else:  # malformed ZAP request (cannot come from libzmq itself): answer to keep REP in step
-            self.socket.send_multipart([b"1.0", b"", b"500", b"malformed ZAP request", b"", b""])
         if ok:
             self.accepted += 1
         else:

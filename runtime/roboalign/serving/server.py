@@ -271,21 +271,24 @@ class PolicyServer:
             else:
                 timeout_ms = int(self.poll_interval_s * 1000)
             events = dict(poller.poll(timeout_ms))
-            if self._zap is not None and self._zap.socket in events:
-                self._answer_zap()
-            if sock in events:
-                while len(pending) < capacity:
-                    try:
-                        frames = sock.recv_multipart(zmq.NOBLOCK, copy=False)
-                    except zmq.Again:
-                        break
-                    item = self._handle(frames)
-                    if item is not None:
-                        pending.append(item)
-            if pending and (len(pending) >= capacity
-                            or time.perf_counter() >= pending[0].t_recv + self.max_wait_s):
-                self._run(pending)
-                pending = []
+            try:
+                if self._zap is not None and self._zap.socket in events:
+                    self._answer_zap()
+                if sock in events:
+                    while len(pending) < capacity:
+                        try:
+                            frames = sock.recv_multipart(zmq.NOBLOCK, copy=False)
+                        except zmq.Again:
+                            break
+                        item = self._handle(frames)
+                        if item is not None:
+                            pending.append(item)
+                if pending and (len(pending) >= capacity
+                                or time.perf_counter() >= pending[0].t_recv + self.max_wait_s):
+                    batch, pending = pending, []
+                    self._run(batch)
+            except Exception:  # noqa: BLE001 - a server bug must not take the robot's policy down
+                self.log.exception("serving loop error (continuing)")
         if pending:  # graceful: nobody who was accepted is left waiting
             self._run(pending)
 
