@@ -89,6 +89,36 @@ class ZmqSide:
         self.server.stop()
 
 
+class RawZmqFloor:
+    """A bare DEALER -> ROUTER echo with the same frames: the machine's ZMQ floor, no protocol."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.name = "raw_zmq_tcp_floor"
+        self.server = subprocess.Popen([sys.executable, str(HERE / "raw_zmq_peer.py"), endpoint],
+                                       stdout=subprocess.PIPE, text=True)
+        if self.server.stdout.readline().strip() != "ready":
+            raise RuntimeError("raw ZMQ peer did not start")
+        self.sock = zmq.Context.instance().socket(zmq.DEALER)
+        self.sock.linger = 0
+        self.sock.connect(endpoint)
+        obs = make_observation()
+        self.frames = [b"h" * 150, obs.images["front"], obs.images["wrist"], obs.joint_positions]
+
+    def run(self, n: int) -> list[float]:
+        lat = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            self.sock.send_multipart(self.frames, copy=False)
+            self.sock.recv_multipart(copy=False)
+            lat.append((time.perf_counter() - t0) * 1000.0)
+        return lat
+
+    def close(self) -> None:
+        self.sock.close(linger=0)
+        self.server.terminate()
+        self.server.wait(10)
+
+
 class OpenpiSide:
     """The websocket server and the openpi client, both in the openpi venv."""
 
@@ -141,7 +171,8 @@ def main() -> int:
 
     sides = [ZmqSide("roboalign_zmq_tcp", free_tcp_endpoint(), None),
              ZmqSide("roboalign_zmq_ipc", f"ipc:///tmp/roboalign-bench-{os.getpid()}.sock", None),
-             ZmqSide("roboalign_zmq_tcp_zerocopy", free_tcp_endpoint(), 0)]
+             ZmqSide("roboalign_zmq_tcp_zerocopy", free_tcp_endpoint(), 0),
+             RawZmqFloor(free_tcp_endpoint())]
     if not args.no_openpi:
         sides.append(OpenpiSide(ensure_openpi_python(args.openpi_venv)))
     lat: dict[str, list[float]] = {s.name: [] for s in sides}
