@@ -32,6 +32,11 @@ def stamp_to_seconds(stamp: Time) -> float:
     return stamp.sec + stamp.nanosec * 1e-9
 
 
+def node_now(node) -> float:
+    """The node's clock (ROS time) in float seconds: the time base of stamps and chunks."""
+    return node.get_clock().now().nanoseconds * 1e-9
+
+
 def seconds_to_duration(t: float) -> Duration:
     ns = int(round(t * _NS))
     return Duration(sec=ns // _NS, nanosec=ns % _NS)

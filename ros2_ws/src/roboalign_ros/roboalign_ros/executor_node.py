@@ -16,7 +16,7 @@ from trajectory_msgs.msg import JointTrajectory
 
 from roboalign.control.executor import ChunkExecutor
 from roboalign_ros import qos
-from roboalign_ros.conversions import chunk_from_trajectory, command_to_trajectory, stamp_to_seconds
+from roboalign_ros.conversions import chunk_from_trajectory, command_to_trajectory, node_now, stamp_to_seconds
 from roboalign_ros.params import declare, load_robot_spec, spin_node
 
 
@@ -37,11 +37,8 @@ class ExecutorNode(Node):
         self.create_subscription(JointTrajectory, "/policy/chunk", self._on_chunk, qos.COMMAND)
         self.create_timer(self.period, self._on_timer)
 
-    def _now(self) -> float:
-        return self.get_clock().now().nanoseconds * 1e-9
-
     def _on_chunk(self, msg: JointTrajectory) -> None:
-        now = self._now()
+        now = node_now(self)
         with self._lock:
             if stamp_to_seconds(msg.header.stamp) < self._reset_stamp:
                 self.counts["dropped_before_reset"] += 1
@@ -69,7 +66,7 @@ class ExecutorNode(Node):
         """Forget the playing chunk and drop chunks stamped before now."""
         with self._lock:
             self.chunks.reset()
-            self._reset_stamp = self._now()
+            self._reset_stamp = node_now(self)
 
     def stats(self) -> dict[str, int]:
         with self._lock:

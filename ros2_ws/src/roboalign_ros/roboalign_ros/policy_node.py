@@ -30,7 +30,7 @@ from visualization_msgs.msg import MarkerArray
 from roboalign.core.observation import Observation
 from roboalign.core.robot import RobotSpec
 from roboalign_ros import qos
-from roboalign_ros.conversions import (chunk_to_trajectory, image_from_msg, joint_state_from_msg,
+from roboalign_ros.conversions import (chunk_to_trajectory, image_from_msg, joint_state_from_msg, node_now,
                                        objects_from_markers, stamp_to_seconds)
 from roboalign_ros.params import declare, spin_node
 
@@ -79,9 +79,6 @@ class PolicyNode(Node):
         """True once the server answered metadata (the policy's robot spec is known)."""
         return self._spec is not None
 
-    def _now(self) -> float:
-        return self.get_clock().now().nanoseconds * 1e-9
-
     # ---- inputs (executor thread: cheap, just keep the newest) ------------------------------
     def _on_joints(self, msg: JointState) -> None:
         stamp = stamp_to_seconds(msg.header.stamp)
@@ -101,7 +98,7 @@ class PolicyNode(Node):
                 self._images[camera] = (stamp, image)
 
     def _on_objects(self, msg: MarkerArray) -> None:
-        stamp = stamp_to_seconds(msg.markers[0].header.stamp) if msg.markers else self._now()
+        stamp = stamp_to_seconds(msg.markers[0].header.stamp) if msg.markers else node_now(self)
         objects = objects_from_markers(msg)
         with self._lock:
             if stamp >= self._reset_stamp:
@@ -118,7 +115,7 @@ class PolicyNode(Node):
         only from messages stamped after now. Resets the remote policy (errors are logged)."""
         with self._lock:
             self._generation += 1
-            self._reset_stamp = self._now()
+            self._reset_stamp = node_now(self)
             self._joints, self._images, self._objects = None, {}, None
             if not self.fixed_instruction:
                 self._instruction = ""
@@ -146,7 +143,7 @@ class PolicyNode(Node):
 
     def _observation(self) -> tuple[Observation | None, int]:
         """The newest inputs as an Observation (None when something is missing or stale)."""
-        now = self._now()
+        now = node_now(self)
         with self._lock:
             generation = self._generation
             joints, images, objects, instruction = self._joints, dict(self._images), self._objects, self._instruction
@@ -208,6 +205,10 @@ class PolicyNode(Node):
                 self.counts["errors"] += 1
                 self.get_logger().error(f"policy call failed, publishing nothing: {exc}", throttle_duration_sec=1.0)
                 continue
+            except Exception as exc:  # e.g. an observation the codec refuses: keep the thread alive
+                self.counts["errors"] += 1
+                self.get_logger().error(f"policy call raised {type(exc).__name__}: {exc}", throttle_duration_sec=1.0)
+                continue
             with self._lock:
                 if generation != self._generation:  # an episode reset happened during the call
                     self.counts["discarded_after_reset"] += 1
@@ -220,7 +221,7 @@ class PolicyNode(Node):
                 continue
             self._chunk_pub.publish(msg)
             self.counts["chunks"] += 1
-            self.latency_ms["observation->chunk"].append((self._now() - obs.timestamp) * 1000.0)
+            self.latency_ms["observation->chunk"].append((node_now(self) - obs.timestamp) * 1000.0)
             roundtrip = self._policy.last_timing.get("roundtrip_ms")
             if roundtrip is not None:
                 self.latency_ms["server_roundtrip"].append(float(roundtrip))

@@ -38,7 +38,7 @@ from trajectory_msgs.msg import JointTrajectory
 from roboalign.control.safety import SafetyConfig, SafetyFilter, SafetyState
 from roboalign_ros import qos
 from roboalign_ros.conversions import (command_from_trajectory, command_to_trajectory,
-                                       joint_state_from_msg, stamp_to_seconds)
+                                       joint_state_from_msg, node_now, stamp_to_seconds)
 from roboalign_ros.params import declare, load_robot_spec, spin_node
 
 
@@ -81,9 +81,6 @@ class SafetyNode(Node):
         self.create_timer(1.0 / diag_rate, self._publish_state)
 
     # ---- inputs ---------------------------------------------------------------------------
-    def _now_ros(self) -> float:
-        return self.get_clock().now().nanoseconds * 1e-9
-
     def _on_joint_state(self, msg: JointState) -> None:
         with self._lock:
             if not self._needs_init or stamp_to_seconds(msg.header.stamp) < self._reset_stamp:
@@ -103,7 +100,7 @@ class SafetyNode(Node):
             if stamp < self._reset_stamp:
                 self.counts["dropped_before_reset"] += 1
                 return
-            mono, ros = time.monotonic(), self._now_ros()
+            mono, ros = time.monotonic(), node_now(self)
             if self.max_command_age > 0 and ros - stamp > self.max_command_age:
                 self.counts["dropped_too_old"] += 1
                 return
@@ -138,7 +135,7 @@ class SafetyNode(Node):
                 response.message = "e-stop still asserted on /safety/estop: publish False there first"
                 return response
             self.filter.reset()
-            self._reset_stamp = self._now_ros()
+            self._reset_stamp = node_now(self)
             response.success = True
             response.message = "e-stop cleared; holding still until a fresh command arrives"
             self.get_logger().info(response.message)
@@ -150,7 +147,7 @@ class SafetyNode(Node):
         with self._lock:
             if not self._estop_input:
                 self.filter.reset()
-            self._reset_stamp = self._now_ros()
+            self._reset_stamp = node_now(self)
             self._needs_init = True
             self.max_deviation = 0.0
 

@@ -34,7 +34,7 @@ from visualization_msgs.msg import MarkerArray
 from roboalign.sim.arm import SimArm
 from roboalign.sim.gl import render_error_hint
 from roboalign_ros import qos
-from roboalign_ros.conversions import (camera_info_msg, command_from_trajectory, image_to_msg, joint_state_msg,
+from roboalign_ros.conversions import (camera_info_msg, command_from_trajectory, image_to_msg, joint_state_msg, node_now,
                                        objects_to_markers, stamp_to_seconds)
 from roboalign_ros.params import declare, spin_node
 
@@ -87,7 +87,7 @@ class SimNode(Node):
         """Start episode `seed` (deterministic layout); returns the instruction. Thread-safe."""
         with self._lock:
             info = self.arm.reset(int(seed), task or self.task)
-            self._reset_stamp = self.get_clock().now().nanoseconds * 1e-9
+            self._reset_stamp = node_now(self)
             self._last_tick = time.monotonic()
             self.success = False
             self.next_seed = int(seed) + 1
@@ -111,7 +111,7 @@ class SimNode(Node):
             q = command_from_trajectory(msg, self.spec.joint_names)
             with self._lock:
                 self.arm.set_command(q)
-                applied = self.get_clock().now().nanoseconds * 1e-9
+                applied = node_now(self)
         except ValueError as exc:  # wrong names/size or non-finite: the safety node should never send it
             self.counts["malformed"] += 1
             self.get_logger().error(f"command ignored: {exc}", throttle_duration_sec=1.0)
