@@ -42,6 +42,7 @@ class CompareConfig:
     batch_size: int = 16
     seed: int = 0
     sections: tuple[str, ...] = ("tokens", "reasoning", "probe")
+    reasoning_max_new_tokens: int | None = None  # default: eval/reasoning.py's budget
     probe: ProbeConfig = ProbeConfig()
 
 
@@ -61,7 +62,8 @@ def evaluate_checkpoint(ckpt: str | Path, data: str | Path, cfg: CompareConfig, 
         from roboalign.eval.reasoning import evaluate_reasoning
 
         out["reasoning"] = evaluate_reasoning(ckpt, data, max_frames=cfg.max_frames, batch_size=cfg.batch_size,
-                                              seed=cfg.seed, log=log).to_dict()
+                                              seed=cfg.seed, max_new_tokens=cfg.reasoning_max_new_tokens,
+                                              log=log).to_dict()
     if "probe" in cfg.sections:
         from roboalign.eval.probe import probe_checkpoint
 

@@ -5,11 +5,12 @@ reasoning to sample from": without it a model never writes `<think>…</think><a
 format reward is always 0 and GRPO has nothing to reinforce. Here no large model writes the
 traces; they are templated from the frame itself, a coarse plan in words and numbers:
 
-    "touch the red block. gripper open, stays open. net motion (rad): j1 +0.3 j2 -0.1 ...
-     j6 0.0"
+    "gripper open then closed. motion 0.3 -0.1 0.0 0.0 -0.2 0.1"
 
-i.e. the mean displacement of each arm joint over the chunk (rounded to `decimals`) and what
-the gripper does. FAST orders its tokens lowest frequency first, so the first tokens encode
+i.e. what the gripper does (now, at the end of the chunk) and the mean displacement of each
+arm joint over the chunk (rad, rounded to `decimals`, in joint order like the state text).
+Short on purpose (~27 tokens with the tiny tokenizer): every generated token costs rollout
+time, and the words are ones the stage-1 tokenizer already knows. FAST orders its tokens lowest frequency first, so the first tokens encode
 those means: a good plan in the reasoning is a good start of the action span, which is what
 the prefix reward measures. At RL and test time the model writes its own plan from the image
 and state; the target is never in the prompt.
@@ -33,13 +34,12 @@ from roboalign.training.samples import ActionSpace, ChatBuilder, ChatExample, Ro
 class ReasoningStyle:
     """gripper_dim: index of the gripper in the action vector (None: no gripper words).
     gripper_closed_above: gripper values above this read as closed (spec unit; 0 = open).
-    decimals: rounding of the net joint motion (rad). joint_prefix: "j" -> "j1", "j2", ...
+    decimals: rounding of the mean joint motion (rad).
     """
 
     gripper_dim: int | None = 6
     gripper_closed_above: float = 0.5
     decimals: int = 1
-    joint_prefix: str = "j"
 
 
 def describe_frame(sample: RobotSample, style: ReasoningStyle = ReasoningStyle()) -> str:
@@ -49,22 +49,17 @@ def describe_frame(sample: RobotSample, style: ReasoningStyle = ReasoningStyle()
     g = style.gripper_dim
     arm_dims = [d for d in range(chunk.shape[1]) if d != g]
     motion = (chunk[:, arm_dims] - state[arm_dims]).mean(axis=0)
-    parts = [sample.instruction.strip().rstrip(".") + "."]
+    parts = []
     if g is not None and g < chunk.shape[1]:
         now = "closed" if state[g] > style.gripper_closed_above else "open"
         later = "closed" if chunk[-1, g] > style.gripper_closed_above else "open"
-        change = f"stays {later}" if now == later else ("closes" if later == "closed" else "opens")
-        parts.append(f"gripper {now}, {change}.")
-    words = " ".join(
-        f"{style.joint_prefix}{d + 1} {_signed(v, style.decimals)}" for d, v in zip(arm_dims, motion)
-    )
-    parts.append(f"net motion (rad): {words}")
+        parts.append(f"gripper {now} then {later}.")
+    parts.append("motion " + " ".join(_number(v, style.decimals) for v in motion))
     return " ".join(parts)
 
 
-def _signed(v: float, decimals: int) -> str:
-    r = round(float(v), decimals) + 0.0  # no "-0.0"
-    return f"{r:+.{decimals}f}" if r != 0 else f"{0:.{decimals}f}"
+def _number(v: float, decimals: int) -> str:
+    return f"{round(float(v), decimals) + 0.0:.{decimals}f}"  # +0.0: never "-0.0"
 
 
 class ReasoningChatBuilder(ChatBuilder):
