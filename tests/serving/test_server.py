@@ -81,6 +81,9 @@ HOSTILE = {
                                            "arrays": [["images/a", "uint8", [2**31, 2**31, 3], 3 * 2**62]]}), b"x"],
     "frames_without_declaration": [msgpack.packb({"version": 1, "kind": "infer", "id": 5}), b"a", b"b"],
     "observation_missing_joints": [msgpack.packb({"version": 1, "kind": "infer", "id": 5, "body": {"timestamp": 1.0}})],
+    "health_with_arrays": [msgpack.packb({"version": 1, "kind": "health", "id": 5,
+                                          "arrays": [["x", "uint8", [1], 1]]}), b"\x00"],
+    "reset_with_a_body": [msgpack.packb({"version": 1, "kind": "reset", "id": 5, "body": {"hard": True}})],
     "too_many_frames": [msgpack.packb({"version": 1, "kind": "infer", "id": 5})] + [b""] * 100,
 }
 

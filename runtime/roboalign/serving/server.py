@@ -342,6 +342,8 @@ class PolicyServer:
             if msg.kind == "infer":
                 obs = codec.observation_from_wire(msg, self.limits)
                 return _Pending(identity, msg.id, obs, t_recv, time.perf_counter())
+            if msg.arrays or msg.body:  # control requests carry nothing: refuse what is not understood
+                raise ProtocolError(errors.BAD_MESSAGE, f"{msg.kind} requests take no arrays and an empty body", msg.id)
             if msg.kind == "health":
                 body = {"status": "ok", "policy": self._metadata.get("policy", type(self.policy).__name__),
                         "model_id": self._metadata.get("model_id"), "protocol_version": protocol.PROTOCOL_VERSION,
