@@ -100,6 +100,15 @@ def test_when_command_is_not_numeric_expect_rejected_not_raised(spec):
     assert d.state is SafetyState.REJECTED
 
 
+def test_when_caller_found_the_command_invalid_expect_rejected_with_its_reason(spec):
+    f = started(spec)
+    safe = HOME + 0.01
+    run(f, safe, 0.0, 10)
+    d = f.filter(None, 0.22, rejected_reason="joint names do not match")
+    assert d.state is SafetyState.REJECTED and "joint names do not match" in d.reasons[0]
+    np.testing.assert_allclose(d.command, safe, atol=1e-12)
+
+
 def test_when_first_command_is_invalid_expect_no_motion(spec):
     f = started(spec)
     decisions, _ = run(f, np.full(7, math.nan), 0.0, 5)

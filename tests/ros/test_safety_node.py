@@ -86,6 +86,15 @@ def test_when_command_is_nan_expect_arm_command_holds_last_safe(rig):
     assert len(held) > 5 and np.all(np.isfinite(held))
     np.testing.assert_allclose(held, np.repeat(safe[None], len(held), 0), atol=1e-9)
     assert rig.node.intervention_counts()["rejected"] >= 10
+    mark = len(rig.out)
+    wrong = command_to_trajectory(safe + 0.5, [f"other{i}" for i in range(len(NAMES))], rig.now(), 0.02)
+    for _ in range(5):  # joint names of some other arm: rejected the same way
+        wrong.header.stamp = rig.now()
+        rig.commands.publish(wrong)
+        rig.probe.spin_for(0.02)
+    rig.probe.spin_for(0.1)
+    np.testing.assert_allclose(rig.outputs(mark), np.repeat(safe[None], len(rig.out) - mark, 0), atol=1e-9)
+    assert rig.node.intervention_counts()["malformed"] == 5
     state = rig.probe.subscribe(DiagnosticArray, "/safety/state", qos.STATE)
     rig.probe.spin_until(lambda: bool(state), 5.0, "/safety/state")
     values = {kv.key: kv.value for kv in state[-1].status[0].values}

@@ -183,8 +183,11 @@ class SafetyFilter:
         return None if self._q is None else self._q.copy()
 
     # ---- one control step ------------------------------------------------------------
-    def filter(self, command: np.ndarray | None, now: float) -> SafetyDecision:
-        """One control step: validate `command` (None = no new command), advance the output."""
+    def filter(self, command: np.ndarray | None, now: float, rejected_reason: str | None = None) -> SafetyDecision:
+        """One control step: validate `command` (None = no new command), advance the output.
+
+        rejected_reason: the caller already found this step's command invalid (e.g. a message
+        whose joint names do not match); it is handled exactly like a rejected command."""
         try:
             now = float(now)
         except (TypeError, ValueError):
@@ -203,8 +206,8 @@ class SafetyFilter:
             return SafetyDecision(None, SafetyState.HOLD, ("not initialised: call initialize() with the measured joints",))
 
         rejected = fresh = clamped_now = False
-        if command is not None:
-            target, why = self._validate(command)
+        if command is not None or rejected_reason is not None:
+            target, why = (None, rejected_reason) if rejected_reason is not None else self._validate(command)
             if target is None:
                 rejected = True
                 reasons.append(f"command rejected: {why}; holding the last safe command")

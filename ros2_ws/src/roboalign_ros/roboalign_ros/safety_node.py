@@ -104,16 +104,16 @@ class SafetyNode(Node):
             if self.max_command_age > 0 and ros - stamp > self.max_command_age:
                 self.counts["dropped_too_old"] += 1
                 return
+            command, malformed = None, None
             try:
                 command = command_from_trajectory(msg, self.spec.joint_names)
-            except ValueError as exc:
-                # Treated like a rejected command: keep tracking the last safe one.
+            except ValueError as exc:  # handled like a rejected command: keep tracking the last safe one
+                malformed = str(exc)
                 self.counts["malformed"] += 1
-                self.get_logger().warning(f"malformed command dropped: {exc}", throttle_duration_sec=1.0)
-                command = np.full(self.spec.dof + 1, np.nan)
-            # The stamp on the monotonic clock; never in the future (clock skew between hosts).
+                self.get_logger().warning(f"malformed command rejected: {exc}", throttle_duration_sec=1.0)
             self._last_command = mono
-            self._step(command, min(mono, stamp + (mono - ros)), msg.header.stamp)
+            # The stamp on the monotonic clock; never in the future (clock skew between hosts).
+            self._step(command, min(mono, stamp + (mono - ros)), msg.header.stamp, malformed)
 
     def _on_timer(self) -> None:
         with self._lock:
@@ -152,12 +152,12 @@ class SafetyNode(Node):
             self.max_deviation = 0.0
 
     # ---- output ---------------------------------------------------------------------------
-    def _step(self, command: np.ndarray | None, at: float, stamp=None) -> None:
+    def _step(self, command: np.ndarray | None, at: float, stamp=None, malformed: str | None = None) -> None:
         """One filter step at monotonic time `at` (caller holds the lock); publishes the safe
         command, stamped `stamp` (the answered command's) or now."""
         if self._needs_init:
             return  # the filter's last output may belong to an arm pose before a reset
-        decision = self.filter.filter(command, at)
+        decision = self.filter.filter(command, at, rejected_reason=malformed)
         self.last_decision = decision
         self.max_deviation = max(self.max_deviation, decision.deviation)
         if decision.reasons and decision.state is not SafetyState.OK:
