@@ -56,7 +56,7 @@ def _state_vector(name: str, arr: np.ndarray, request_id: int) -> np.ndarray:
     if arr.ndim != 1 or not 1 <= arr.shape[0] <= _MAX_JOINTS or arr.dtype not in _STATE_DTYPES:
         raise _bad(f"{name} must be a float32/float64 vector of 1..{_MAX_JOINTS} entries, "
                    f"got {arr.dtype.name}{list(arr.shape)}", request_id)
-    if not np.all(np.isfinite(arr)):
+    if not np.isfinite(arr).all():
         raise _bad(f"{name} contains NaN or inf", request_id)
     return np.array(arr, dtype=np.float64)  # small: a private writable copy
 

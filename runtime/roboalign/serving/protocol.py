@@ -136,6 +136,27 @@ def _byte_view(arr: np.ndarray) -> memoryview:
     return memoryview(arr).cast("B")
 
 
+# Plain ints: pyzmq's flag enums cost a Python-level enum operation per frame.
+NOBLOCK = int(zmq.NOBLOCK)
+_SNDMORE = int(zmq.SNDMORE)
+_RCVMORE = int(zmq.RCVMORE)
+
+
+def send_frames(sock: zmq.Socket, frames: Sequence[Any], flags: int = 0) -> None:
+    """send_multipart(frames, copy=False) without its per-frame overhead (hot path)."""
+    last = len(frames) - 1
+    for i, frame in enumerate(frames):
+        sock.send(frame, flags | _SNDMORE if i < last else flags, copy=False)
+
+
+def recv_frames(sock: zmq.Socket, flags: int = 0, copy: bool = False) -> list:
+    """recv_multipart without its per-frame overhead; Frames (zero-copy views) unless copy."""
+    parts = [sock.recv(flags, copy=copy)]
+    while sock.get(_RCVMORE):
+        parts.append(sock.recv(flags, copy=copy))
+    return parts
+
+
 def _fail(code: str, message: str, request_id: int | None) -> ProtocolError:
     return ProtocolError(code, message, request_id=request_id)
 

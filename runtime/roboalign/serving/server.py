@@ -35,6 +35,10 @@ from roboalign.serving.errors import ProtocolError
 from roboalign.serving.stats import ServerStats
 
 
+_EVENTS = int(zmq.EVENTS)
+_POLLIN = int(zmq.POLLIN)
+
+
 class ServerStartError(RuntimeError):
     """The server could not start (address in use, bad endpoint, ...); the message says why."""
 
@@ -281,8 +285,8 @@ class PolicyServer:
                     self._answer_zap()
                 if sock in events:
                     # EVENTS rather than catching zmq.Again: no exception on the hot path.
-                    while len(pending) < capacity and sock.getsockopt(zmq.EVENTS) & zmq.POLLIN:
-                        frames = sock.recv_multipart(zmq.NOBLOCK, copy=False)
+                    while len(pending) < capacity and sock.get(_EVENTS) & _POLLIN:
+                        frames = protocol.recv_frames(sock, protocol.NOBLOCK)
                         item = self._handle(frames)
                         if item is not None:
                             pending.append(item)
@@ -313,7 +317,7 @@ class PolicyServer:
 
     def _send(self, identity: bytes, frames: list) -> None:
         try:
-            self._sock.send_multipart([identity, *frames], copy=False)  # type: ignore[union-attr]
+            protocol.send_frames(self._sock, [identity, *frames])  # ROUTER: never blocks
             self.stats.replies += 1
         except zmq.ZMQError as exc:  # peer gone or its queue full: ROUTER drops, we count
             self.stats.dropped += 1
@@ -401,7 +405,7 @@ class PolicyServer:
                 self._reply_error(p.identity, p.request_id, errors.POLICY_ERROR,
                                   f"{type(result).__name__}: {result}", "infer")
                 continue
-            if not isinstance(result, ActionChunk) or not result.is_finite():
+            if not isinstance(result, ActionChunk) or not np.isfinite(result.actions).all():
                 what = type(result).__name__ if not isinstance(result, ActionChunk) else "non-finite actions"
                 self._reply_error(p.identity, p.request_id, errors.POLICY_ERROR,
                                   f"policy returned {what}, expected a finite ActionChunk", "infer")
