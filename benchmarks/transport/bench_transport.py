@@ -169,14 +169,18 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args()
 
-    sides = [ZmqSide("roboalign_zmq_tcp", free_tcp_endpoint(), None),
-             ZmqSide("roboalign_zmq_ipc", f"ipc:///tmp/roboalign-bench-{os.getpid()}.sock", None),
-             ZmqSide("roboalign_zmq_tcp_zerocopy", free_tcp_endpoint(), 0),
-             RawZmqFloor(free_tcp_endpoint())]
-    if not args.no_openpi:
-        sides.append(OpenpiSide(ensure_openpi_python(args.openpi_venv)))
-    lat: dict[str, list[float]] = {s.name: [] for s in sides}
+    openpi_python = None if args.no_openpi else ensure_openpi_python(args.openpi_venv)
+    makers = [lambda: ZmqSide("roboalign_zmq_tcp", free_tcp_endpoint(), None),
+              lambda: ZmqSide("roboalign_zmq_ipc", f"ipc:///tmp/roboalign-bench-{os.getpid()}.sock", None),
+              lambda: ZmqSide("roboalign_zmq_tcp_zerocopy", free_tcp_endpoint(), 0),
+              lambda: RawZmqFloor(free_tcp_endpoint())]
+    if openpi_python is not None:
+        makers.append(lambda: OpenpiSide(openpi_python))
+    sides: list = []
     try:
+        for make in makers:  # inside try: a side that fails to start never leaks the others
+            sides.append(make())
+        lat: dict[str, list[float]] = {s.name: [] for s in sides}
         for s in sides:
             s.run(args.warmup)
         per_round = max(1, args.requests // args.rounds)
