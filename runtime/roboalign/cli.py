@@ -16,7 +16,8 @@ COMMAND_MODULES = (
     "roboalign.sim.cli",          # sim demos / sim show
     "roboalign.tokenizer.cli",    # tokenizer fit / stats
     "roboalign.training.cli",     # train sft / align
-    "roboalign.eval.cli",         # eval tokens / probe
+    "roboalign.eval.cli",         # eval tokens / probe / compare
+    "roboalign.export.cli",       # export onnx / tensorrt / parity
 )
 
 
