@@ -146,7 +146,7 @@ class ScriptedExpert:
             "chunk_length": self.horizon,
             "control_period": self.dt,
             "task_families": list(tasks.FAMILIES),
-            "norm_stats": None,
+            "norm_stats_hash": None,
         }
 
     def reset(self) -> None:
