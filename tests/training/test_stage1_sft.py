@@ -21,7 +21,8 @@ def test_a_few_sft_steps_lower_the_loss(stage1_run):
 def test_checkpoint_holds_model_processor_fast_tokenizer_and_stats(stage1_run):
     _cfg, _summary, out = stage1_run
     for name in ("config.json", "model.safetensors", "tokenizer.json", "preprocessor_config.json",
-                 ckpt.INFO_FILE, ckpt.NORM_FILE, ckpt.MEAN_CHUNK_FILE, "fast_tokenizer/fast_tokenizer.json",
+                 ckpt.INFO_FILE, ckpt.NORM_FILE, ckpt.MEAN_CHUNK_FILE, ckpt.MEAN_ABS_CHUNK_FILE,
+                 "fast_tokenizer/fast_tokenizer.json",
                  "fast_tokenizer/action_bridge.json", "metrics.jsonl", "train_summary.json"):
         assert (out / name).is_file(), name
     info = ckpt.CheckpointInfo.load(out)
@@ -65,7 +66,7 @@ def test_eval_tokens_reports_accuracy_validity_and_l1_against_baselines(stage1_r
     assert r["n_frames"] == 6
     for key in ("token_accuracy", "prefix_accuracy", "exact_match_rate", "valid_rate"):
         assert 0.0 <= r[key] <= 1.0
-    assert set(r["baselines"]) == {"mean_chunk", "hold"}
+    assert set(r["baselines"]) == {"mean_chunk", "mean_chunk_absolute", "hold"}
     assert r["baselines"]["mean_chunk"]["l1_physical_all"] > 0
     assert sum(r["invalid_reasons"].values()) == round(6 * (1 - r["valid_rate"]))
 
@@ -86,12 +87,13 @@ def test_lora_run_with_gradient_checkpointing_merges_adapters_into_a_plain_check
 
     path = tmp_path / "lora.yaml"
     path.write_text(stage1_config_text.format(data=stage1_data, out=tmp_path / "ckpt"))
-    cfg = SFTRunConfig.load(path, {"train.max_steps": 2, "train.lora": {"enabled": True, "r": 4},
+    cfg = SFTRunConfig.load(path, {"train.max_steps": 2, "train.lora": {"enabled": True, "r": 4, "save_adapter": True},
                                      "train.gradient_checkpointing": True})
     summary = run_sft(cfg, log=lambda _m: None)
     assert summary["global_step"] == 2
     bb = Backbone.from_pretrained(tmp_path / "ckpt")
     assert not any("lora" in n for n, _ in bb.model.named_parameters())
+    assert (tmp_path / "ckpt" / "adapter" / "adapter_config.json").is_file()
 
 
 @pytest.mark.parametrize("value,expected", [("1e-3", 1e-3), ("2.0e-5", 2e-5)])

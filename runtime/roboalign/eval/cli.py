@@ -20,7 +20,8 @@ def _tokens(args: argparse.Namespace) -> int:
         return 2
     log = (lambda *_a, **_k: None) if args.quiet else (lambda m: print(m, file=sys.stderr))
     result = evaluate_tokens(args.ckpt, args.data, max_frames=args.max_frames, batch_size=args.batch_size,
-                             stride=args.stride, seed=args.seed, device=args.device, log=log)
+                             stride=args.stride, seed=args.seed, device=args.device,
+                             constrained=not args.free_only, log=log)
     print(format_report(result))
     if args.json:
         Path(args.json).write_text(json.dumps(result.to_dict(), indent=2))
@@ -40,6 +41,8 @@ def register(subparsers) -> None:
     tok.add_argument("--device", default=None, help="torch device (default: where the weights load)")
     tok.add_argument("--seed", type=int, default=0)
     tok.add_argument("--json", default=None, help="also write the metrics as JSON to this file")
+    tok.add_argument("--free-only", action="store_true",
+                     help="skip the constrained-decoding pass (free greedy decoding only)")
     tok.add_argument("--quiet", action="store_true", help="no progress lines")
     tok.set_defaults(func=_tokens)
 

@@ -235,13 +235,20 @@ class Backbone:
         do_sample: bool = False,
         temperature: float = 1.0,
         top_p: float | None = None,
+        make_logits_processors=None,
     ) -> Generation:
+        """Continue each chat's prompt. make_logits_processors(prompt_length) -> list of
+        transformers logits processors (e.g. policy.constrained.ActionSpanConstraint)."""
         enc = self.encode([c.prompt for c in chats], images, padding_side="left")
         tok = self.tokenizer
         eos = tok.convert_tokens_to_ids(prompts.IM_END)
         gen_kwargs: dict[str, Any] = dict(
             max_new_tokens=max_new_tokens, do_sample=do_sample, eos_token_id=eos, pad_token_id=tok.pad_token_id
         )
+        if make_logits_processors is not None:
+            from transformers import LogitsProcessorList
+
+            gen_kwargs["logits_processor"] = LogitsProcessorList(make_logits_processors(enc["input_ids"].shape[1]))
         if do_sample:
             gen_kwargs["temperature"] = temperature
             if top_p is not None:

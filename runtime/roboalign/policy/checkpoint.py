@@ -10,6 +10,7 @@ folder that transformers' from_pretrained also understands:
     action_norm_stats.json                                     NormStats of the action targets
     action_chunk_mean.npy                                      mean training chunk [H, D] in the
                                                                action frame (baseline for eval)
+    action_chunk_mean_absolute.npy                             the same in absolute targets
     roboalign.json                                             CheckpointInfo below
 """
 from __future__ import annotations
@@ -23,6 +24,7 @@ INFO_FILE = "roboalign.json"
 FAST_DIR = "fast_tokenizer"
 NORM_FILE = "action_norm_stats.json"
 MEAN_CHUNK_FILE = "action_chunk_mean.npy"
+MEAN_ABS_CHUNK_FILE = "action_chunk_mean_absolute.npy"
 FORMAT = "roboalign-backbone"
 VERSION = 1
 

@@ -3,9 +3,10 @@
     policy = FastTokenPolicy.from_pretrained("outputs/stage1_tiny")
     chunk = policy.infer(obs)        # ActionChunk of absolute joint targets
 
-A malformed generation never becomes motion: `predict` returns the DecodeResult (valid flag and
-reason) and `infer` raises InvalidActionError, which a server turns into an error reply while
-the controller side keeps holding its last safe command.
+Decoding is constrained by default (policy/constrained.py: the span always spells H x D
+symbols). A malformed generation never becomes motion: `predict` returns the decode result
+(valid flag and reason) and `infer` raises InvalidActionError, which a server turns into an
+error reply while the controller side keeps holding its last safe command.
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ class Prediction:
     text: str
     valid: bool
     reason: str
+    code: str  # "ok" or the decode problem (too_short, too_long, out_of_range, bad_span, ...)
     actions: np.ndarray  # absolute targets
     frame_actions: np.ndarray  # in the checkpoint's action frame
     normalized: np.ndarray
@@ -43,13 +45,15 @@ class FastTokenPolicy:
     """Policy protocol over a Backbone + ActionTokenBridge + CheckpointInfo."""
 
     def __init__(self, backbone, bridge, info: ckpt.CheckpointInfo, max_new_tokens: int | None = None,
-                 model_id: str = ""):
+                 model_id: str = "", constrained: bool = True):
         if info.horizon is None or info.action_dim is None:
             raise ValueError("checkpoint info lacks horizon/action_dim: was it trained on robot data?")
         self.backbone, self.bridge, self.info = backbone, bridge, info
         self.model_id = model_id
-        # A FAST chunk rarely needs more than H*D tokens (BPE compresses); +2 markers, +slack.
-        self.max_new_tokens = max_new_tokens or info.horizon * info.action_dim + 8
+        # Constrained decoding (policy/constrained.py) guarantees a decodable span shape.
+        self.constrained = constrained
+        # A span never needs more than H*D FAST tokens (one symbol each at worst) + 2 markers + eos.
+        self.max_new_tokens = max_new_tokens or info.horizon * info.action_dim + 4
 
     @classmethod
     def from_pretrained(cls, path: str | Path, **load_kwargs) -> "FastTokenPolicy":
@@ -64,8 +68,16 @@ class FastTokenPolicy:
         bridge = ActionTokenBridge.from_pretrained(path / ckpt.FAST_DIR, tokenizer=backbone.tokenizer)
         return cls(backbone, bridge, info, model_id=path.name)
 
-    def predict(self, observations: Sequence[Observation], **gen_kwargs) -> list[Prediction]:
+    def predict(self, observations: Sequence[Observation], constrained: bool | None = None,
+                **gen_kwargs) -> list[Prediction]:
+        """Generate and decode; constrained=None uses the policy's setting."""
         gen_kwargs.setdefault("max_new_tokens", self.max_new_tokens)
+        if self.constrained if constrained is None else constrained:
+            from roboalign.policy.constrained import ActionSpanConstraint
+
+            eos = self.backbone.tokenizer.convert_tokens_to_ids("<|im_end|>")
+            n = self.info.horizon * self.info.action_dim
+            gen_kwargs["make_logits_processors"] = lambda length: [ActionSpanConstraint(self.bridge, n, length, eos)]
         gen = self.backbone.generate_chats(*self._chats(observations), **gen_kwargs)
         out = []
         for obs, text, ids in zip(observations, gen.texts, gen.token_ids):
@@ -73,8 +85,8 @@ class FastTokenPolicy:
             res = self.bridge.decode_span(span, self.info.horizon, self.info.action_dim)
             absolute = action_frames.from_frame(res.actions, obs.joint_positions, self.info.action_frame,
                                                 self.info.absolute_dims)
-            out.append(Prediction(text, bool(res.valid), res.reason, absolute, res.actions, res.normalized,
-                                  list(span.fast_ids)))
+            out.append(Prediction(text, bool(res.valid), res.reason, res.code, absolute, res.actions,
+                                  res.normalized, list(span.fast_ids)))
         return out
 
     def _chats(self, observations):

@@ -10,6 +10,7 @@
       path: null                # a fitted tokenizer folder; null fits one on the training chunks
       vocab_size: 1024
       scale: 10.0
+      max_horizon: null         # default max(64, data.horizon)
     prompt: {}                  # roboalign.policy.prompts.PromptFormat overrides
     data: {...}                 # roboalign.training.mixture.DataConfig
     train: {...}                # TrainConfig below
@@ -51,9 +52,14 @@ class ModelConfig:
 
 @dataclasses.dataclass(frozen=True)
 class FastConfig:
+    """path: a fitted FastTokenizer folder (required with several processes); otherwise one is
+    fitted on the training chunks with vocab_size, scale and max_horizon (default max(64, H);
+    it fixes the symbol alphabet, 2*ceil(scale*sqrt(max_horizon))+3 symbols)."""
+
     path: str | None = None
     vocab_size: int = 1024
     scale: float = 10.0
+    max_horizon: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,8 +68,8 @@ class LoraConfig:
 
     modules_to_save: trained in full beside the adapters; the embeddings and the LM head must
     be, or the new action tokens keep their random initial rows.
-    merge: fold the adapters into the weights when saving, so the checkpoint reloads with
-    plain from_pretrained.
+    The checkpoint folder always holds the merged weights (adapters folded in), so it reloads
+    with plain from_pretrained; save_adapter also writes the adapters alone to <output>/adapter.
     """
 
     enabled: bool = False
@@ -72,7 +78,7 @@ class LoraConfig:
     dropout: float = 0.05
     target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
     modules_to_save: tuple[str, ...] = ("embed_tokens", "lm_head")
-    merge: bool = True
+    save_adapter: bool = False
 
 
 @dataclasses.dataclass(frozen=True)

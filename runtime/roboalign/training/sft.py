@@ -44,6 +44,7 @@ class Prepared:
     robots: list[RobotFrames]
     info: ckpt.CheckpointInfo
     mean_chunk: np.ndarray | None
+    mean_chunk_absolute: np.ndarray | None = None
 
 
 def _corpus(sources) -> list[str]:
@@ -72,7 +73,7 @@ def fit_or_load_fast(cfg: SFTRunConfig, robots: list[RobotFrames]):
         if chunks is None:
             raise ValueError("fast.path is not set and there are no robot sources to fit a FAST tokenizer on")
         fast = FastTokenizer(scale=cfg.fast.scale, vocab_size=cfg.fast.vocab_size,
-                             max_horizon=max(64, cfg.data.horizon)).fit(chunks)
+                             max_horizon=cfg.fast.max_horizon or max(64, cfg.data.horizon)).fit(chunks)
     return fast, chunks
 
 
@@ -124,11 +125,12 @@ def prepare(cfg: SFTRunConfig, log=print) -> Prepared:
     )
     backbone.info = info
     mean_chunk = chunks.mean(axis=0) if chunks is not None else None
-    return Prepared(backbone, bridge, ChatBuilder(bridge, fmt, space), mixture, robots, info, mean_chunk)
+    mean_abs = np.concatenate([r.chunks() for r in robots]).mean(axis=0) if robots else None
+    return Prepared(backbone, bridge, ChatBuilder(bridge, fmt, space), mixture, robots, info, mean_chunk, mean_abs)
 
 
 def save_checkpoint(out: str | Path, backbone, bridge, info: ckpt.CheckpointInfo,
-                    mean_chunk: np.ndarray | None) -> Path:
+                    mean_chunk: np.ndarray | None, mean_chunk_absolute: np.ndarray | None = None) -> Path:
     """One folder: MLLM + processor + FAST tokenizer + norm stats + mean chunk + roboalign.json."""
     out = Path(out)
     backbone.save_pretrained(out, info)
@@ -136,6 +138,8 @@ def save_checkpoint(out: str | Path, backbone, bridge, info: ckpt.CheckpointInfo
     bridge.fast.normalizer.save(out / ckpt.NORM_FILE)
     if mean_chunk is not None:
         np.save(out / ckpt.MEAN_CHUNK_FILE, mean_chunk)
+    if mean_chunk_absolute is not None:
+        np.save(out / ckpt.MEAN_ABS_CHUNK_FILE, mean_chunk_absolute)
     return out
 
 
@@ -231,14 +235,13 @@ def run_sft(cfg: SFTRunConfig, log=print) -> dict[str, Any]:
                "train_seconds": round(seconds, 1), "samples_per_epoch": len(dataset), "trainable_params": trainable}
     if trainer.accelerator.is_main_process:
         final = trainer.accelerator.unwrap_model(trainer.model)
-        if t.lora.enabled and t.lora.merge:
+        if t.lora.enabled:
+            if t.lora.save_adapter:
+                final.save_pretrained(out / "adapter")  # adapters + trained embeddings/head (peft format)
             final = final.merge_and_unload()
-        elif t.lora.enabled:
-            final.save_pretrained(out / "adapter")  # adapters only; base weights stay where they were
-            final = final.get_base_model()
         bb.model = final
         bb.freeze_vision(False)  # requires_grad is not saved, but a reloaded model starts clean
-        save_checkpoint(out, bb, prep.bridge, prep.info, prep.mean_chunk)
+        save_checkpoint(out, bb, prep.bridge, prep.info, prep.mean_chunk, prep.mean_chunk_absolute)
         losses = [json.loads(x).get("loss") for x in (out / "metrics.jsonl").read_text().splitlines()] \
             if (out / "metrics.jsonl").is_file() else []
         losses = [x for x in losses if x is not None]
