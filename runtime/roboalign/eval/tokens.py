@@ -12,6 +12,8 @@ valid_rate          generated text holds one well-formed <ACTION_START>...<ACTIO
 l1_normalized       mean |decoded - target| in the FAST normaliser's [-1, 1] units (action
                     frame), over valid generations.
 l1_physical         the same in physical units (rad; gripper 0..1), absolute targets.
+l1_physical_fallback  physical L1 over all frames when every invalid generation is replaced by
+                    holding the current joints (what the runtime does with a refused chunk).
 baselines           the same L1s, on the same valid frames and on all frames, for
                     mean_chunk           the training set's mean chunk in the action frame (with
                                          the delta frame: current state + mean motion)
@@ -46,6 +48,7 @@ class TokenEval:
     l1_normalized: float | None
     l1_physical: float | None
     l1_physical_per_dim: list[float] | None
+    l1_physical_fallback: float | None
     baselines: dict[str, dict[str, float]]
     invalid_reasons: dict[str, int]
     mean_target_tokens: float
@@ -101,7 +104,7 @@ def _generation_metrics(policy, samples, space, means: dict, batch_size: int, co
 
     norm = policy.bridge.fast.normalizer
     horizon = policy.info.horizon
-    prefix, exact, valid, l1n, l1p, per_dim = [], [], [], [], [], []
+    prefix, exact, valid, l1n, l1p, per_dim, fallback = [], [], [], [], [], [], []
     # per baseline: (normalised valid, physical valid, physical all)
     base = {name: ([], [], []) for name in ("mean_chunk", "mean_chunk_absolute", "hold")}
     reasons: dict[str, int] = {}
@@ -131,7 +134,8 @@ def _generation_metrics(policy, samples, space, means: dict, batch_size: int, co
                 err = np.abs(p.actions - s.chunk)
                 l1p.append(float(err.mean()))
                 per_dim.append(err.mean(axis=0))
-            else:
+            fallback.append(l1p[-1] if p.valid else base["hold"][2][-1])
+            if not p.valid:
                 reasons[p.code] = reasons.get(p.code, 0) + 1
         log(f"  {'constrained' if constrained else 'free'} decoding: {min(i + batch_size, len(samples))}/"
             f"{len(samples)} frames, valid so far {np.mean(valid):.2f}")
@@ -142,6 +146,7 @@ def _generation_metrics(policy, samples, space, means: dict, batch_size: int, co
         "l1_normalized": _mean(l1n),
         "l1_physical": _mean(l1p),
         "l1_physical_per_dim": np.mean(per_dim, axis=0).round(5).tolist() if per_dim else None,
+        "l1_physical_fallback": _mean(fallback),
         "baselines": {name: {"l1_normalized_valid": _mean(v[0]), "l1_physical_valid": _mean(v[1]),
                              "l1_physical_all": _mean(v[2])} for name, v in base.items() if v[2]},
         "invalid_reasons": reasons,
@@ -185,7 +190,8 @@ def _fmt(x):
 def _gen_lines(name: str, g: dict) -> list[str]:
     lines = [f"{name}: prefix accuracy {g['prefix_accuracy']:.3f}   exact match {g['exact_match_rate']:.3f}   "
              f"valid {g['valid_rate']:.3f}",
-             f"  decoded L1 (valid frames): normalised {_fmt(g['l1_normalized'])}   physical {_fmt(g['l1_physical'])}"]
+             f"  decoded L1 (valid frames): normalised {_fmt(g['l1_normalized'])}   physical {_fmt(g['l1_physical'])}",
+             f"  physical L1, all frames, invalid -> hold: {_fmt(g['l1_physical_fallback'])}"]
     for b, v in g["baselines"].items():
         lines.append(f"  baseline {b:<19}: normalised {_fmt(v['l1_normalized_valid'])}   physical "
                      f"{_fmt(v['l1_physical_valid'])} (same valid frames), {_fmt(v['l1_physical_all'])} (all frames)")
@@ -198,8 +204,8 @@ def format_report(r: TokenEval) -> str:
     lines = [f"frames {r.n_frames}   mean target length {r.mean_target_tokens:.1f} FAST tokens   ({r.seconds} s)",
              f"token accuracy (teacher-forced) {r.token_accuracy:.3f}"]
     lines += _gen_lines("free decoding", {k: getattr(r, k) for k in (
-        "prefix_accuracy", "exact_match_rate", "valid_rate", "l1_normalized", "l1_physical", "baselines",
-        "invalid_reasons")})
+        "prefix_accuracy", "exact_match_rate", "valid_rate", "l1_normalized", "l1_physical", "l1_physical_fallback",
+        "baselines", "invalid_reasons")})
     if r.constrained:
         lines += _gen_lines("constrained decoding", r.constrained)
     return "\n".join(lines)
