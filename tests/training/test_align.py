@@ -120,3 +120,28 @@ def test_chat_template_renders_the_stage1_prompt_exactly(stage1):
 def test_group_size_must_divide_the_batch(stage1):
     with pytest.raises(ValueError, match="multiple of grpo.num_generations"):
         _align_cfg(stage1, num_generations=3)
+
+
+def test_training_forward_marks_image_tokens_where_the_left_padded_prompt_has_them(stage1, tmp_path):
+    """Regression: TRL re-runs the processor (default padding side) for the training forward
+    pass and takes mm_token_type_ids (Qwen's 3-D rope positions) from it, while its prompt ids
+    are left-padded; stage 1 saves a right-padding tokenizer. Misaligned types gave shorter
+    prompts wrong rope positions, or a crash in get_rope_index mid-run."""
+    import torch
+    from trl.data_utils import prepare_multimodal_messages
+
+    from roboalign.training.align import grpo_rows, load_stage1, make_trainer, reward_functions
+
+    cfg = _align_cfg(stage1, max_steps=1, beta=0.0)
+    loaded = load_stage1(stage1 / "stage1", cfg)
+    assert loaded.backbone.tokenizer.padding_side == "right"  # as stage 1 saves it
+    rows = grpo_rows(loaded, [0, 12])
+    rows[1]["prompt"][-1]["content"][-1]["text"] += " Keep the wrist level and move slowly near the other blocks."
+    make_trainer(loaded, rows, reward_functions(loaded, cfg.rewards), cfg.grpo, tmp_path)
+    proc = loaded.backbone.processor
+    texts = [proc.apply_chat_template(prepare_multimodal_messages(r["prompt"], images=r["images"]), tokenize=False,
+                                      add_generation_prompt=True) for r in rows]
+    enc = proc(images=[r["images"] for r in rows], text=texts, padding=True, return_tensors="pt")  # as TRL does
+    assert enc["attention_mask"][0, 0] == 0 and enc["attention_mask"][0, -1] == 1  # left padded
+    image_id = loaded.backbone.model.config.image_token_id
+    assert torch.equal(enc["mm_token_type_ids"] == 1, enc["input_ids"] == image_id)

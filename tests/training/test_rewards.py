@@ -172,15 +172,21 @@ def test_trl_functions_follow_the_reward_signature_and_default_weights():
                   log_metric=lambda k, v: logged.__setitem__(k, v), trainer_state=None)
     assert funcs[0](**kwargs) == [1.0, 0.0]
     assert funcs[1](**kwargs) == [1.0, 0.0]
-    assert logged == {"action/invalid_rate": 0.5, "action/exact_rate": 0.5, "action/valid_rate": 0.5}
+    assert logged == {"action/invalid_rate": 0.5, "action/exact_rate": 0.5, "action/valid_rate": 0.5,
+                      "action/prefix_mean": 0.5}
 
 
 def test_l1_component_uses_decoded_chunk():
     funcs, weights = _rewards(RewardWeights(format=0.5, action=0.0, l1=0.5)).functions()
     assert [f.__name__ for f in funcs] == ["format", "l1"]
+    logged = {}
     out = funcs[1](completion_ids=[[1, 11, 12, 2], [1, 13, 13, 2], [1, 11, 2]],
-                   target_ids=[[11, 12]] * 3, target_actions=[[[-0.5], [0.0]]] * 3)
+                   target_ids=[[11, 12]] * 3, target_actions=[[[-0.5], [0.0]]] * 3,
+                   log_metric=lambda k, v: logged.__setitem__(k, v))
     assert out[0] == 1.0 and out[1] == pytest.approx(1 - 0.75) and out[2] == 0.0
+    # with the prefix reward unweighted, the L1 component still logs the action metrics
+    assert logged["action/valid_rate"] == pytest.approx(2 / 3)
+    assert logged["action/prefix_mean"] == pytest.approx((1.0 + 0.0 + 0.5) / 3)
 
 
 def test_l1_weight_without_decoder_is_a_readable_error():

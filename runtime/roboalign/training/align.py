@@ -18,13 +18,13 @@ served policy see. Rewards read completion token ids (rewards.py explains why).
 
 Per-step metrics (OUT/metrics.jsonl, one line per logging step, TRL's names kept too):
 reward, reward/format, reward/action, reward/l1, format_rate, valid_action_rate,
-invalid_rate (no action span), exact_rate, completion_length, kl, clip_ratio, learning_rate.
+invalid_rate (no action span), exact_rate, action_prefix (mean r_action, also when it is not
+rewarded), completion_length, kl, clip_ratio, learning_rate.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -61,6 +61,7 @@ METRIC_NAMES = {  # ours <- TRL's
     "valid_action_rate": "action/valid_rate",
     "invalid_rate": "action/invalid_rate",
     "exact_rate": "action/exact_rate",
+    "action_prefix": "action/prefix_mean",  # r_action, logged even when it is not in the reward
     "completion_length": "completions/mean_length",
     "kl": "kl",
     "clip_ratio": "clip_ratio/region_mean",
@@ -114,11 +115,6 @@ def load_stage1(checkpoint: str | Path, cfg: AlignRunConfig) -> Loaded:
     mean_chunk = np.load(mean_path) if mean_path.is_file() else None
     builder = ReasoningChatBuilder(bridge, bb.prompt_format, space, cfg.reasoning)
     return Loaded(bb, bridge, builder, frames, mean_chunk)
-
-
-def episode_of(source: str) -> str:
-    """'ep_0000003#12' -> 'ep_0000003' (RobotSample.source is '<episode>#<t>')."""
-    return source.rsplit("#", 1)[0]
 
 
 def grpo_rows(loaded: Loaded, indices) -> list[dict]:
@@ -226,11 +222,45 @@ def bootstrap_reasoning(loaded: Loaded, cfg: AlignRunConfig, out: Path, log=prin
     return folder
 
 
+def make_trainer(loaded: Loaded, rows: list[dict], rewards: RewardFunctions, g, out: Path, sample=None):
+    """A GRPOTrainer over `rows` (grpo_rows) with the reward components of `rewards`."""
+    import datasets
+    from trl import GRPOConfig, GRPOTrainer
+
+    bb = loaded.backbone
+    bb.processor.chat_template = CHAT_TEMPLATE
+    # TRL tokenises prompts left-padded for generation but re-runs the processor with its
+    # default padding side for the training forward pass, and takes mm_token_type_ids (which
+    # place Qwen's 3-D rope positions) from that second call. A right-padding tokenizer then
+    # shifts the image span of shorter prompts: wrong rope positions, or a crash in
+    # get_rope_index when prompt lengths differ by more than the text before the image.
+    bb.tokenizer.padding_side = "left"
+    if sample is not None:
+        check_prompt_rendering(bb.processor, rows[0], sample, loaded.builder)
+    funcs, weights = rewards.functions()
+    if g.freeze_vision:
+        bb.freeze_vision(True)
+    bb.model.train()
+    args = GRPOConfig(
+        output_dir=str(out), num_generations=g.num_generations,
+        per_device_train_batch_size=g.per_device_train_batch_size, steps_per_generation=g.steps_per_generation,
+        gradient_accumulation_steps=g.gradient_accumulation_steps, num_iterations=g.num_iterations,
+        beta=g.beta, epsilon=g.epsilon, learning_rate=g.learning_rate, lr_scheduler_type=g.lr_scheduler_type,
+        warmup_steps=g.warmup_ratio, weight_decay=g.weight_decay, max_grad_norm=g.max_grad_norm,
+        max_completion_length=g.max_completion_length, temperature=g.temperature, top_p=g.top_p, top_k=g.top_k,
+        num_train_epochs=g.num_train_epochs, max_steps=g.max_steps, loss_type=g.loss_type,
+        scale_rewards=g.scale_rewards, reward_weights=weights, logging_steps=g.logging_steps,
+        save_strategy="steps" if g.save_steps > 0 else "no", save_steps=g.save_steps or 500, seed=g.seed,
+        bf16=_bf16(g.bf16), activation_checkpointing=g.gradient_checkpointing, log_completions=g.log_completions,
+        report_to=g.report_to, remove_unused_columns=False,
+    )
+    return GRPOTrainer(model=bb.model, reward_funcs=funcs, args=args, train_dataset=datasets.Dataset.from_list(rows),
+                       processing_class=bb.processor, callbacks=[metrics_callback(out / "metrics.jsonl")])
+
+
 def run_align(cfg: AlignRunConfig, log=print) -> dict[str, Any]:
     """Bootstrap (optional), GRPO, save; returns a summary (also OUT/align_summary.json)."""
-    import datasets
     import torch
-    from trl import GRPOConfig, GRPOTrainer
 
     from roboalign.training.sft import save_checkpoint
 
@@ -249,44 +279,25 @@ def run_align(cfg: AlignRunConfig, log=print) -> dict[str, Any]:
         start = bootstrap_reasoning(loaded, cfg, out, log)
         loaded = load_stage1(start, cfg)  # fresh weights from disk: the KL reference is this folder
 
-    episodes = [episode_of(src) for src in _sources(loaded.frames)]
+    episodes = [loaded.frames.episodes[e].name for e, _ in loaded.frames.index]
     idx = sample_rl_subset(episodes, cfg.subset)
     rows = grpo_rows(loaded, idx)
     log(f"RL subset: {len(rows)} frames ({100 * len(rows) / len(episodes):.2f}% of {len(episodes)}) "
         f"from {len(set(episodes[i] for i in idx))} episodes, seed {cfg.subset.seed}")
     bb = loaded.backbone
-    bb.processor.chat_template = CHAT_TEMPLATE
-    check_prompt_rendering(bb.processor, rows[0], loaded.frames[int(idx[0])], loaded.builder)
     rewards = reward_functions(loaded, cfg.rewards)
-    funcs, weights = rewards.functions()
-    if g.freeze_vision:
-        bb.freeze_vision(True)
-    bb.model.train()
-    args = GRPOConfig(
-        output_dir=str(out), num_generations=g.num_generations,
-        per_device_train_batch_size=g.per_device_train_batch_size, steps_per_generation=g.steps_per_generation,
-        gradient_accumulation_steps=g.gradient_accumulation_steps, num_iterations=g.num_iterations,
-        beta=g.beta, epsilon=g.epsilon, learning_rate=g.learning_rate, lr_scheduler_type=g.lr_scheduler_type,
-        warmup_steps=g.warmup_ratio, weight_decay=g.weight_decay, max_grad_norm=g.max_grad_norm,
-        max_completion_length=g.max_completion_length, temperature=g.temperature, top_p=g.top_p, top_k=g.top_k,
-        num_train_epochs=g.num_train_epochs, max_steps=g.max_steps, loss_type=g.loss_type,
-        scale_rewards=g.scale_rewards, reward_weights=weights, logging_steps=g.logging_steps,
-        save_strategy="steps" if g.save_steps > 0 else "no", save_steps=g.save_steps or 500, seed=g.seed,
-        bf16=_bf16(g.bf16), activation_checkpointing=g.gradient_checkpointing, log_completions=g.log_completions,
-        report_to=g.report_to, remove_unused_columns=False,
-    )
-    trainer = GRPOTrainer(model=bb.model, reward_funcs=funcs, args=args,
-                          train_dataset=datasets.Dataset.from_list(rows), processing_class=bb.processor,
-                          callbacks=[metrics_callback(out / "metrics.jsonl")])
+    padding_side = bb.tokenizer.padding_side
+    trainer = make_trainer(loaded, rows, rewards, g, out, sample=loaded.frames[int(idx[0])])
     t0 = time.perf_counter()
     result = trainer.train()
     seconds = time.perf_counter() - t0
     summary = {"global_step": int(result.global_step), "train_seconds": round(seconds, 1), "rl_frames": len(rows),
-               "robot_frames": len(episodes), "started_from": str(start), "stage1_checkpoint": cfg.model.checkpoint,
-               "config": _plain(dataclasses.asdict(cfg))}
+               "robot_frames": len(episodes), "started_from": str(start), "model_checkpoint": cfg.model.checkpoint,
+               "config": dataclasses.asdict(cfg)}
     if trainer.accelerator.is_main_process:
         bb.model = trainer.accelerator.unwrap_model(trainer.model)
         bb.freeze_vision(False)
+        bb.tokenizer.padding_side = padding_side  # save the tokenizer as stage 1 wrote it
         info = dataclasses.replace(bb.info, stage="align", trained_from=str(start),
                                    extra={**bb.info.extra, "align": {"rl_frames": len(rows), "steps": summary["global_step"]}})
         save_checkpoint(out, bb, loaded.bridge, info, loaded.mean_chunk)
@@ -294,11 +305,6 @@ def run_align(cfg: AlignRunConfig, log=print) -> dict[str, Any]:
         (out / "align_summary.json").write_text(json.dumps(summary, indent=2))
         log(f"saved {out} ({summary['global_step']} GRPO steps in {seconds:.0f} s)")
     return summary
-
-
-def _sources(frames) -> list[str]:
-    """RobotSample.source of every frame without loading images (RobotFrames index)."""
-    return [f"{frames.episodes[e].name}#{t}" for e, t in frames.index]
 
 
 def _summarise_metrics(path: Path, summary: dict) -> None:
@@ -314,12 +320,4 @@ def _summarise_metrics(path: Path, summary: dict) -> None:
                 summary[f"{name} first/last quarter"] = [float(np.mean(vals[:k])), float(np.mean(vals[-k:]))]
 
 
-def _plain(x):
-    if isinstance(x, dict):
-        return {k: _plain(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_plain(v) for v in x]
-    return x
-
-
-__all__ = ["run_align", "CHAT_TEMPLATE", "chat_messages", "grpo_rows", "reward_functions", "load_stage1"]
+__all__ = ["run_align", "make_trainer", "CHAT_TEMPLATE", "chat_messages", "grpo_rows", "reward_functions", "load_stage1"]

@@ -243,6 +243,11 @@ class RewardFunctions:
         active = self.weights.active()
         return [RewardComponent(self, name) for name in active], list(active.values())
 
+    def _logging_component(self) -> str:
+        """The action metrics are logged once per batch, by the first active action component."""
+        active = self.weights.active()
+        return "action" if "action" in active else "l1"
+
     def component(self, name: str, completion_ids, target_ids=None, target_actions=None, log_metric=None) -> list[float]:
         if name == "format":
             return [format_reward_text(self.decode_text(ids), self.end_strings) for ids in completion_ids]
@@ -250,13 +255,14 @@ class RewardFunctions:
             raise ValueError(f"reward {name!r} needs the dataset column 'target_ids' (LLM ids of the target FAST tokens)")
         use_actions = target_actions if (self.decode_span is not None) else None
         scores = self.score_batch(completion_ids, target_ids, use_actions)
+        if log_metric is not None and scores and name == self._logging_component():
+            n = len(scores)
+            log_metric("action/invalid_rate", sum(not s.span_found for s in scores) / n)
+            log_metric("action/exact_rate", sum(s.action == 1.0 for s in scores) / n)
+            log_metric("action/prefix_mean", sum(s.action for s in scores) / n)  # r_action even when unweighted
+            if self.decode_span is not None:
+                log_metric("action/valid_rate", sum(s.valid_action for s in scores) / n)
         if name == "action":
-            if log_metric is not None and scores:
-                n = len(scores)
-                log_metric("action/invalid_rate", sum(not s.span_found for s in scores) / n)
-                log_metric("action/exact_rate", sum(s.action == 1.0 for s in scores) / n)
-                if self.decode_span is not None:
-                    log_metric("action/valid_rate", sum(s.valid_action for s in scores) / n)
             return [s.action for s in scores]
         if name == "l1":
             if target_actions is None:
