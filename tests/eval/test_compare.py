@@ -56,3 +56,29 @@ def test_compare_needs_two_checkpoints(tiny_ckpt):
 
     with pytest.raises(ValueError, match="two checkpoints"):
         compare([tiny_ckpt / "ckpt"], tiny_ckpt / "eps")
+
+
+def _report(prefix_before, prefix_after):
+    def res(label, p):
+        return {"label": label, "reasoning": {"prefix_accuracy": float(np.mean(p)),
+                                              "per_frame": {"source": [str(i) for i in range(len(p))], "prefix": p}}}
+    return {"data": "val", "probe_data": "val", "results": [res("before", prefix_before), res("after", prefix_after)]}
+
+
+def test_change_inside_the_paired_interval_gets_no_verdict():
+    from roboalign.eval.compare import markdown_table
+
+    rng = np.random.default_rng(0)
+    before = rng.uniform(0, 1, 50).tolist()
+    noisy = (np.asarray(before) + rng.normal(0, 0.3, 50)).tolist()
+    row = next(line for line in markdown_table(_report(before, noisy)).splitlines() if "r_action" in line)
+    assert "±" in row and "better" not in row and "worse" not in row
+
+
+def test_clear_paired_improvement_is_called_better():
+    from roboalign.eval.compare import markdown_table
+
+    before = np.linspace(0, 0.5, 40).tolist()
+    after = (np.asarray(before) + 0.2 + np.linspace(-0.01, 0.01, 40)).tolist()
+    row = next(line for line in markdown_table(_report(before, after)).splitlines() if "r_action" in line)
+    assert "+0.200 ±" in row and "(better)" in row

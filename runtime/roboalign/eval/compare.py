@@ -17,6 +17,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from roboalign.eval.probe import ProbeConfig
 
 # (section, row label, path into the per-checkpoint dict, better: "up" | "down")
@@ -94,10 +96,29 @@ def _get(d: dict, path: tuple[str, ...]):
     return d
 
 
+_PER_FRAME = {("reasoning", "format_rate"): "format", ("reasoning", "prefix_accuracy"): "prefix",
+              ("reasoning", "valid_rate"): "valid", ("reasoning", "l1_normalized"): "l1_normalized"}
+
+
+def paired_ci(first: dict, last: dict, path: tuple[str, ...]) -> float | None:
+    """Half-width of the 95% interval of the mean per-frame difference (normal approximation),
+    on the frames both checkpoints were scored on (for L1: frames valid in both); None when the
+    metric has no per-frame values."""
+    key = _PER_FRAME.get(path)
+    a, b = _get(first, (path[0], "per_frame")), _get(last, (path[0], "per_frame"))
+    if key is None or not a or not b or a.get("source") != b.get("source"):
+        return None
+    pairs = [(x, y) for x, y in zip(a[key], b[key]) if x is not None and y is not None]
+    if len(pairs) < 2:
+        return None
+    d = np.asarray([y - x for x, y in pairs], dtype=np.float64)
+    return float(1.96 * d.std(ddof=1) / np.sqrt(len(d)))
+
+
 def markdown_table(report: dict[str, Any]) -> str:
     """Rows = metrics, columns = checkpoints, last column = change from the first to the last."""
     res = report["results"]
-    head = "| section | metric | " + " | ".join(r["label"] for r in res) + " | change (last - first) |"
+    head = "| section | metric | " + " | ".join(r["label"] for r in res) + " | change (last - first, 95% CI) |"
     lines = [head, "|" + "---|" * (len(res) + 3)]
     for section, name, path, better in ROWS:
         vals = [_get(r, path) for r in res]
@@ -108,7 +129,12 @@ def markdown_table(report: dict[str, Any]) -> str:
         if vals[0] is not None and vals[-1] is not None and better:
             delta = vals[-1] - vals[0]
             good = (delta > 0) == (better == "up") if delta else None
-            change = f"{delta:+.3f}" + ("" if good is None else (" (better)" if good else " (worse)"))
+            change = f"{delta:+.3f}"
+            ci = paired_ci(res[0], res[-1], path)
+            if ci is not None:
+                change += f" ± {ci:.3f}"
+                good = None if abs(delta) <= ci else good  # inside the 95% interval: no verdict
+            change += "" if good is None else (" (better)" if good else " (worse)")
         lines.append(f"| {section} | {name} | " + " | ".join(cells) + f" | {change} |")
     probe = [_get(r, ("probe",)) for r in res]
     notes = [f"held-out frames: {report['data']}"]
@@ -118,7 +144,8 @@ def markdown_table(report: dict[str, Any]) -> str:
                      f"{p['n_train']} bank / {p['n_test']} test frames (split by episode), data {report['probe_data']}")
     n = [_get(r, ("tokens", "n_frames")) or _get(r, ("reasoning", "n_frames")) for r in res]
     if n and n[0]:
-        notes.append(f"generation metrics on {n[0]} frames, greedy decoding")
+        notes.append(f"generation metrics on {n[0]} frames, greedy decoding; ± = 95% interval of the paired "
+                     "per-frame difference (reasoning rows); a change inside it gets no verdict")
     return "\n".join(lines) + "\n\n" + "\n".join(f"- {x}" for x in notes) + "\n"
 
 

@@ -11,6 +11,8 @@ valid_rate         the span is closed, clean and decodes to an [H, D] chunk in r
 l1_normalized      mean |decoded - target| in [-1, 1] units (action frame), valid frames only
 l1_physical        the same in physical units (rad; gripper 0..1) on absolute targets
 completion_tokens  mean generated length (tokens)
+per_frame          format, prefix, valid and L1 (None when invalid) of every frame, in frame
+                   order (seeded subset), so two checkpoints can be compared frame by frame
 """
 from __future__ import annotations
 
@@ -37,6 +39,7 @@ class ReasoningEval:
     completion_tokens: float
     examples: list[str]
     seconds: float
+    per_frame: dict[str, list] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -72,6 +75,7 @@ def evaluate_reasoning(ckpt_dir: str | Path, data: str | Path, max_frames: int |
     log(f"eval reasoning: {len(samples)} frames from {data}, up to {max_new} new tokens")
 
     fmt, prefix, exact, valid, l1n, l1p, lengths, examples = [], [], [], [], [], [], [], []
+    frame_l1: list[float | None] = []
     for i in range(0, len(samples), batch_size):
         batch = samples[i : i + batch_size]
         chats = [builder(s, with_target=False) for s in batch]
@@ -91,6 +95,7 @@ def evaluate_reasoning(ckpt_dir: str | Path, data: str | Path, max_frames: int |
                 l1n.append(float(np.abs(res.normalized - norm.normalize(target_frame)).mean()))
                 absolute = space.from_frame(res.actions, s.state)
                 l1p.append(float(np.abs(absolute - s.chunk).mean()))
+            frame_l1.append(l1n[-1] if res.valid else None)
             if len(examples) < n_examples:
                 examples.append(text)
         log(f"  {min(i + batch_size, len(samples))}/{len(samples)} frames, format {np.mean(fmt):.2f}, "
@@ -104,4 +109,6 @@ def evaluate_reasoning(ckpt_dir: str | Path, data: str | Path, max_frames: int |
         exact_match_rate=float(np.mean(exact)), valid_rate=float(np.mean(valid)), l1_normalized=mean(l1n),
         l1_physical=mean(l1p), completion_tokens=float(np.mean(lengths)), examples=examples,
         seconds=round(time.perf_counter() - t0, 1),
+        per_frame={"source": [s.source for s in samples], "format": fmt, "prefix": prefix,
+                   "valid": [float(v) for v in valid], "l1_normalized": frame_l1},
     )
