@@ -132,7 +132,7 @@ def test_data_config_rejects_unknown_keys_and_source_kinds():
         DataConfig.from_dict({"sources": [{"kind": "videos", "path": "x"}]})
 
 
-def test_collator_puts_the_loss_on_the_action_span_and_end_of_turn_only(stage1_data):
+def test_collator_puts_the_loss_on_the_answer_only_and_padding_changes_no_logits(stage1_data):
     from roboalign.policy.tiny import build_tiny_qwen2_5_vl
     from roboalign.tokenizer import FastTokenizer
     from roboalign.tokenizer.bridge import ActionTokenBridge
@@ -159,3 +159,15 @@ def test_collator_puts_the_loss_on_the_action_span_and_end_of_turn_only(stage1_d
     assert int((batch["input_ids"] == bb.model.config.image_token_id).sum()) == batch["pixel_values"].shape[0] // 4
     vqa_target = batch["labels"][2][batch["labels"][2] != IGNORE].tolist()
     assert bb.tokenizer.decode(vqa_target) == data[2]["target"]
+    # Right padding must not move any example's 3-D rope positions: batched logits = alone.
+    import torch
+
+    labels = batch.pop("labels")
+    with torch.no_grad():
+        batched = bb.model(**batch).logits
+        for row in range(3):
+            alone = ChatCollator(bb.processor)([data[row]])
+            alone.pop("labels")
+            single = bb.model(**alone).logits[0]
+            assert torch.allclose(batched[row, : single.shape[0]], single, atol=1e-4)
+    assert labels.shape == batch["input_ids"].shape
