@@ -52,7 +52,7 @@ def test_checkpoint_reloads_with_from_pretrained_and_the_action_tokens(stage1_ru
     pred = policy.predict([obs], max_new_tokens=12)[0]
     assert pred.actions.shape == (8, 7) and isinstance(pred.valid, bool)
     meta = policy.metadata()
-    assert meta["chunk_length"] == 8 and meta["norm_stats"] == policy.bridge.fast.normalizer.digest()
+    assert meta["chunk_length"] == 8 and meta["norm_stats_hash"] == policy.bridge.fast.normalizer.digest()
 
 
 def test_eval_tokens_reports_accuracy_validity_and_l1_against_baselines(stage1_run, stage1_data, tmp_path):

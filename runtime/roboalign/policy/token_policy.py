@@ -112,7 +112,7 @@ class FastTokenPolicy:
             "action_dim": self.info.action_dim,
             "control_period": self.info.dt,
             "action_frame": self.info.action_frame,
-            "norm_stats": norm.digest() if norm is not None else None,
+            "norm_stats_hash": norm.digest() if norm is not None else None,
         }
 
     def reset(self) -> None:
