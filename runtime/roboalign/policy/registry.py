@@ -43,6 +43,9 @@ _BUILTIN_KINDS = (
                "scripted expert for the MuJoCo tasks (reads privileged sim state)"),
     PolicyKind("noop", "roboalign.policy.noop:NoopPolicy",
                "holds the current joint positions (wiring tests, transport benchmarks)"),
+    PolicyKind("vla", "roboalign.policy.vla:load_checkpoint",
+               "stage-3 VLA checkpoint folder: frozen backbone + flow-matching head",
+               load_checkpoint="roboalign.policy.vla:load_checkpoint"),
 )
 _REGISTRY: dict[str, PolicyKind] = {k.name: k for k in _BUILTIN_KINDS}
 

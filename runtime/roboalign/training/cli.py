@@ -65,4 +65,8 @@ def register(subparsers) -> None:
     from roboalign.training import align_cli  # stage 2: `train align`
 
     align_cli.register(sub)
+    # Stage 3 (`train head`) registers its parser here too.
+    from roboalign.training import head_cli  # stage 3: `train head`
+
+    head_cli.register(sub)
     train.set_defaults(func=lambda _a: (train.print_help(), 2)[1])

@@ -1,0 +1,143 @@
+"""Per-component timings of the stage-3 VLA: torch vs onnxruntime (CPU), side by side, plus parity.
+
+    .venv/bin/python benchmarks/export/bench_export.py --policy models/roboalign-sim-touch-tiny \
+        --iters 200 --threads 1 --json benchmarks/export/results-dev-2core.json
+
+Components (ms per call, batch 1, real inputs: backbone features of rendered sim frames):
+  preprocess      processor: prompt text + image -> token ids, pixel patches (torch side only)
+  backbone        Qwen-VL forward up to the feature layer (torch; the onnx side tries the
+                  fixed-shape backbone graph of `export onnx --backbone` when it exports)
+  head_step       one denoiser call (the `step` graph: context encode + DiT)
+  head_chunk      the whole sampler (num_steps Euler steps, the `sampler` graph)
+  policy          VLAPolicy.predict end to end (backend torch vs onnxruntime)
+Rounds interleave the sides (torch, ort, torch, ort, ...) so background load hits both alike;
+the JSON holds p50/p90/p99/mean per side and component, ratios torch/onnxruntime (>1: ONNX
+faster), parity (cosine, max |diff|) of both graphs, and the machine's load.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "runtime"))
+
+
+def stats(samples: list[float]) -> dict[str, float]:
+    x = np.asarray(samples) * 1e3
+    return {"p50": round(float(np.percentile(x, 50)), 4), "p90": round(float(np.percentile(x, 90)), 4),
+            "p99": round(float(np.percentile(x, 99)), 4), "mean": round(float(x.mean()), 4), "n": int(x.size)}
+
+
+def timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--policy", default=str(ROOT / "models" / "roboalign-sim-touch-tiny"))
+    ap.add_argument("--iters", type=int, default=200)
+    ap.add_argument("--observations", type=int, default=8, help="distinct sim frames cycled through")
+    ap.add_argument("--threads", type=int, default=1, help="torch and onnxruntime intra-op threads")
+    ap.add_argument("--backbone-onnx", action="store_true", help="also try the backbone graph (slow export)")
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args()
+
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    import torch
+
+    from roboalign.export import onnx as onnx_export
+    from roboalign.export import parity
+    from roboalign.export.backends import OnnxHeadRunner
+    from roboalign.export.cli import sim_observations
+    from roboalign.policy.vla import VLAPolicy
+
+    torch.set_num_threads(args.threads)
+    policy = VLAPolicy.from_pretrained(args.policy)
+    head, steps = policy.head, policy.num_steps
+    tmp = Path(tempfile.mkdtemp(prefix="bench_export_"))
+    t0 = time.perf_counter()
+    sampler_path = onnx_export.export_head(head, tmp, "sampler", num_steps=steps)
+    step_path = onnx_export.export_head(head, tmp, "step")
+    export_s = time.perf_counter() - t0
+    sampler = OnnxHeadRunner(sampler_path, threads=args.threads)
+    step = OnnxHeadRunner(step_path, threads=args.threads)
+    ort_policy = VLAPolicy(policy.backbone, head, policy.info, policy.action_stats, policy.state_stats,
+                           backend="onnxruntime", runner=sampler, num_steps=steps)
+
+    observations = sim_observations(policy, args.observations)
+    inputs = parity.policy_head_inputs(policy, observations)
+    parity_sampler = parity.head_parity(head, sampler, inputs, steps).to_dict()
+    parity_step = parity.step_parity(head, step_path).to_dict()
+
+    t: dict[str, dict[str, list[float]]] = {c: {"torch": [], "onnxruntime": []} for c in
+                                            ("preprocess", "backbone", "head_step", "head_chunk", "policy")}
+    rng = np.random.default_rng(0)
+    with torch.no_grad():
+        for i in range(args.iters + 5):  # 5 warm-up rounds
+            obs = observations[i % len(observations)]
+            f, m, s, n = inputs[i % len(inputs)]
+            ft, mt, st, nt = (torch.from_numpy(x) for x in (f, m, s, n))
+            tt = torch.tensor([float(rng.uniform())], dtype=torch.float32)
+            step_feeds = {"noisy_actions": n, "t": tt.numpy(), "features": f, "feature_mask": m, "state": s}
+            rec = {
+                ("preprocess", "torch"): timed(lambda: policy.encode([obs])),
+                ("head_step", "torch"): timed(lambda: head(nt, tt, ft, mt, st)),
+                ("head_step", "onnxruntime"): timed(lambda: step.session.run(None, step_feeds)),
+                ("head_chunk", "torch"): timed(lambda: head.sample(ft, mt, st, nt, steps)),
+                ("head_chunk", "onnxruntime"): timed(lambda: sampler.run(f, m, s, n)),
+                ("policy", "torch"): timed(lambda: policy.predict([obs], n)),
+                ("policy", "onnxruntime"): timed(lambda: ort_policy.predict([obs], n)),
+            }
+            enc = policy.encode([obs])
+            rec[("backbone", "torch")] = timed(lambda: policy.backbone.features_from_inputs(enc, policy.info.feature_layer))
+            if i >= 5:
+                for (comp, side), v in rec.items():
+                    t[comp][side].append(v)
+
+    backbone_onnx: dict = {"exported": False}
+    if args.backbone_onnx:
+        try:
+            path = onnx_export.export_backbone_features(policy.backbone, policy.info.feature_layer, tmp,
+                                                        observations[0])
+            backbone_onnx = {"exported": True, "path": str(path)}
+        except onnx_export.ExportError as exc:
+            backbone_onnx = {"exported": False, "reason": str(exc)[:600]}
+
+    result = {"components_ms": {}, "ratios_torch_over_onnxruntime": {}}
+    for comp, sides in t.items():
+        result["components_ms"][comp] = {side: stats(v) for side, v in sides.items() if v}
+        if sides["torch"] and sides["onnxruntime"]:
+            result["ratios_torch_over_onnxruntime"][comp] = round(
+                float(np.median(sides["torch"]) / np.median(sides["onnxruntime"])), 3)
+    result.update({
+        "policy": str(args.policy), "num_steps": steps, "head_parameters": head.num_parameters(),
+        "feature_tokens": int(inputs[0][0].shape[1]), "iters": args.iters, "threads": args.threads,
+        "export_seconds_torchscript": round(export_s, 2),
+        "parity": {"sampler": parity_sampler, "step": parity_step}, "backbone_onnx": backbone_onnx,
+        "machine": {"cpus": os.cpu_count(), "load_avg": [round(x, 2) for x in os.getloadavg()],
+                    "python": platform.python_version(), "torch": torch.__version__,
+                    "onnxruntime": __import__("onnxruntime").__version__},
+    })
+    print(json.dumps({k: result[k] for k in ("components_ms", "ratios_torch_over_onnxruntime")}, indent=1))
+    print(f"parity sampler: cosine {parity_sampler['min_cosine']:.7f}, max |diff| {parity_sampler['max_abs_diff']:.2e}; "
+          f"step: cosine {parity_step['min_cosine']:.7f}, max |diff| {parity_step['max_abs_diff']:.2e}")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2))
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,171 @@
+"""`roboalign export onnx | tensorrt | parity`: the stage-3 head out of torch, and proof it still agrees.
+
+    roboalign export onnx --policy models/roboalign-sim-touch-tiny            # -> DIR/onnx/head_sampler.onnx (+ step)
+    roboalign export tensorrt --policy models/roboalign-sim-touch-tiny --precision fp16   (GPU + tensorrt)
+    roboalign export parity --policy models/roboalign-sim-touch-tiny --backend onnxruntime --json out.json
+
+`parity` feeds the head real inputs (backbone features of rendered sim frames) when the sim is
+available, else random tensors, through torch and the chosen backend with identical noise, and
+fails (exit 1) below cosine 0.999. No heavy imports here: torch/onnx load inside the commands.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    export = subparsers.add_parser("export", help="export the stage-3 head: ONNX, TensorRT, parity check")
+    sub = export.add_subparsers(dest="export_command", metavar="TARGET")
+    export.set_defaults(func=lambda _a: (export.print_help(), 2)[1])
+
+    ox = sub.add_parser("onnx", help="write the head's sampler (and one-step) graph as ONNX, then check parity")
+    ox.add_argument("--policy", required=True, help="VLA checkpoint folder (roboalign train head)")
+    ox.add_argument("--out", type=Path, default=None, help="output folder (default: POLICY/onnx)")
+    ox.add_argument("--kind", default="sampler,step", help="comma-separated graphs: sampler, step (default both)")
+    ox.add_argument("--num-steps", type=int, default=None, help="Euler steps unrolled in the sampler (default: the head's)")
+    ox.add_argument("--exporter", choices=("torchscript", "dynamo"), default="torchscript",
+                    help="torch.onnx exporter (default torchscript: seconds; dynamo: ~1 min here, same graph)")
+    ox.add_argument("--opset", type=int, default=18)
+    ox.add_argument("--backbone", action="store_true",
+                    help="also try the backbone feature path (fixed shapes; Qwen-VL's vision tower may not export)")
+    ox.set_defaults(func=_onnx)
+
+    tr = sub.add_parser("tensorrt", help="build a TensorRT engine from the sampler graph (needs a GPU and tensorrt)")
+    tr.add_argument("--policy", required=True, help="VLA checkpoint folder")
+    tr.add_argument("--onnx", type=Path, default=None, help="sampler .onnx (default: POLICY/onnx/head_sampler.onnx)")
+    tr.add_argument("--out", type=Path, default=None, help="engine path (default: next to the .onnx)")
+    tr.add_argument("--precision", choices=("fp32", "fp16", "bf16"), default="fp16")
+    tr.add_argument("--max-batch", type=int, default=8)
+    tr.add_argument("--max-tokens", type=int, default=1024, help="largest backbone token count the profile allows")
+    tr.add_argument("--workspace-mb", type=int, default=1024)
+    tr.set_defaults(func=_tensorrt)
+
+    pa = sub.add_parser("parity", help="compare a backend's head output with torch (cosine >= 0.999)")
+    pa.add_argument("--policy", required=True, help="VLA checkpoint folder")
+    pa.add_argument("--backend", choices=("onnxruntime", "tensorrt"), default="onnxruntime")
+    pa.add_argument("--samples", type=int, default=16, help="observations compared (default 16)")
+    pa.add_argument("--random", action="store_true", help="random head inputs instead of sim frames")
+    pa.add_argument("--precision", choices=("fp32", "fp16", "bf16"), default="fp16", help="TensorRT precision")
+    pa.add_argument("--threshold", type=float, default=0.999)
+    pa.add_argument("--json", type=Path, default=None, help="write the report here")
+    pa.set_defaults(func=_parity)
+
+
+def _load(path: str, **kwargs):
+    from roboalign.policy.vla import VLAPolicy
+
+    return VLAPolicy.from_pretrained(path, **kwargs)
+
+
+def _onnx(args: argparse.Namespace) -> int:
+    from roboalign.export import onnx as onnx_export
+    from roboalign.export import parity
+
+    policy = _load(args.policy)
+    out = args.out or Path(args.policy) / "onnx"
+    kinds = [k.strip() for k in args.kind.split(",") if k.strip()]
+    bad = [k for k in kinds if k not in onnx_export.KINDS]
+    if bad:
+        print(f"--kind: unknown graph(s) {bad}; choose from {onnx_export.KINDS}", file=sys.stderr)
+        return 2
+    steps = args.num_steps or policy.num_steps
+    ok = True
+    for kind in kinds:
+        try:
+            path = onnx_export.export_head(policy.head, out, kind, num_steps=steps, dynamo=args.exporter == "dynamo",
+                                           opset=args.opset)
+        except onnx_export.ExportError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        if kind == "sampler":
+            from roboalign.export.backends import OnnxHeadRunner
+
+            report = parity.head_parity(policy.head, OnnxHeadRunner(path),
+                                        parity.random_head_inputs(policy.head.config), steps)
+        else:
+            report = parity.step_parity(policy.head, path)
+        ok &= report.passed
+        print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB); {report.summary()}")
+    if args.backbone:
+        try:
+            path = onnx_export.export_backbone_features(policy.backbone, policy.info.feature_layer, out,
+                                                        policy.example_observation(), opset=args.opset)
+            print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB; fixed shapes of the example prompt)")
+        except onnx_export.ExportError as exc:
+            print(f"backbone: {exc}", file=sys.stderr)
+    return 0 if ok else 1
+
+
+def _tensorrt(args: argparse.Namespace) -> int:
+    from roboalign.export.tensorrt import TensorRTUnavailable, build_engine, head_shapes, require_tensorrt
+
+    try:
+        require_tensorrt()
+    except TensorRTUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    policy = _load(args.policy)
+    onnx_path = args.onnx or Path(args.policy) / "onnx" / "head_sampler.onnx"
+    if not onnx_path.is_file():
+        print(f"error: {onnx_path} not found: run `roboalign export onnx --policy {args.policy}` first", file=sys.stderr)
+        return 2
+    engine = args.out or onnx_path.with_suffix(f".{args.precision}.engine")
+    shapes = head_shapes(policy.head.config, max_batch=args.max_batch, tokens=(8, 96, args.max_tokens))
+    build_engine(onnx_path, engine, precision=args.precision, shapes=shapes, workspace_mb=args.workspace_mb)
+    print(f"wrote {engine} ({engine.stat().st_size / 1e6:.2f} MB, {args.precision}); check it with "
+          f"`roboalign export parity --policy {args.policy} --backend tensorrt --precision {args.precision}`")
+    return 0
+
+
+def sim_observations(policy, count: int, seed: int = 20_000):
+    """Rendered sim frames along expert rollouts: realistic head inputs for parity and benchmarks."""
+    from roboalign.sim.arm import SimArm
+    from roboalign.sim.expert import ScriptedExpert
+
+    arm = SimArm(render_size=tuple(policy.info.image_size), cameras=policy.info.cameras)
+    expert, out = ScriptedExpert(), []
+    while len(out) < count:
+        arm.reset(seed + len(out))
+        for k in range(3):  # start, and two points along the expert's motion
+            obs = arm.observation(arm.time)
+            out.append(obs)
+            chunk = expert.infer(obs)
+            for j in range(10):
+                arm.set_command(chunk.actions[min(j // 5 + 1, chunk.horizon - 1)])
+                arm.step(arm.spec.control_period)
+            if len(out) >= count:
+                break
+    return out
+
+
+def _parity(args: argparse.Namespace) -> int:
+    from roboalign.export import parity
+    from roboalign.export.backends import make_head_runner
+    from roboalign.export.tensorrt import TensorRTUnavailable
+
+    policy = _load(args.policy)
+    try:
+        runner = make_head_runner(args.backend, policy.head, args.policy, num_steps=policy.num_steps,
+                                  precision=args.precision, log=print)
+    except TensorRTUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    source = "random"
+    if args.random:
+        inputs = parity.random_head_inputs(policy.head.config, args.samples)
+    else:
+        try:
+            inputs = parity.policy_head_inputs(policy, sim_observations(policy, args.samples))
+            source = "sim"
+        except Exception as exc:  # noqa: BLE001 - no GL / no sim: random inputs still test the graph
+            print(f"sim frames unavailable ({type(exc).__name__}: {exc}); using random inputs", file=sys.stderr)
+            inputs = parity.random_head_inputs(policy.head.config, args.samples)
+    report = parity.head_parity(policy.head, runner, inputs, policy.num_steps, args.threshold)
+    print(report.summary())
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({**report.to_dict(), "inputs": source, "policy": str(args.policy)}, indent=2))
+    return 0 if report.passed else 1

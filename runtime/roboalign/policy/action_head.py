@@ -1,0 +1,368 @@
+"""Stage 3 action head: a flow-matching DiT (GR00T-N1.5 style) over a frozen MLLM's features.
+
+    head = FlowMatchingHead(HeadConfig(action_dim=7, horizon=16, state_dim=7, feature_dim=128))
+    loss = head.loss(actions, features, feature_mask, state)     # training (normalised actions)
+    chunk = head.sample(features, feature_mask, state, noise)    # inference, 4 Euler steps
+
+Conventions (GR00T N1.5's, stated because pi0/openpi use the mirror image):
+- Interpolation x_t = (1 - t) * noise + t * action: t = 0 is pure noise, t = 1 the action.
+- The network predicts the velocity v = action - noise (constant along the straight path).
+- Training time: t = s * (1 - u) with u ~ Beta(1.5, 1) and s = 0.999 (pi0's density
+  p(t) = Beta((s - t) / s; 1.5, 1), which GR00T also uses): most samples fall at low t (the
+  noisy end, where the decision is hardest), and t stays in [0, s], never exactly 1.
+- Inference: Euler from t = 0 to 1 in `num_steps` equal steps (4 by default):
+  x <- x + (1 / num_steps) * v(x, t).
+- The time fed to the network is t * 1000 through a sinusoidal embedding (GR00T discretises
+  t into 1000 buckets; the continuous form is the same function on the bucket centres).
+
+Architecture (sizes in HeadConfig):
+- backbone features [B, T, C] -> LayerNorm + Linear -> memory [B, T, d] (computed once per chunk),
+  plus a learned embedding of each token's index in the prompt (counted from the first real
+  token, so left padding does not shift it). Why: Qwen2.5-VL's vision tower and LLM encode
+  position only through rotary attention, so the hidden states alone do not say *where* in the
+  image a vision token sits; the prompt template is fixed, so the index does (measured in
+  docs/stage3.md). feature_mask [B, T] (1 = token, 0 = padding) keeps padding out of every
+  cross-attention.
+- state [B, Ds] (normalised joint positions) -> MLP -> one state token.
+- noisy actions [B, H, Da] -> Linear + learned position embedding -> H action tokens.
+- blocks: over the sequence [state token, action tokens]: self-attention, cross-attention to
+  the memory, MLP; each sub-layer pre-normed and modulated by the time embedding
+  (adaLN-Zero: shift, scale and a gate that starts at 0, so every block starts as identity).
+- final adaLN + Linear (zero-initialised) on the H action tokens -> velocity [B, H, Da].
+
+Optional, and a documented DEVIATION from GR00T/RoboAlign (off unless `image_size` > 0): a
+small conv encoder of the head's own reads each camera image at `image_size` px and adds
+(image_size/8)^2 tokens per camera to the memory. Why it exists: the tiny CPU backbones here
+localise the blocks only to ~5 cm (probe in docs/stage3.md), which the touch task cannot
+tolerate; with a real 7B backbone leave it off and rely on the backbone's features.
+
+Attention is written as matmul + softmax with an additive mask (no fused kernels) so the same
+graph exports to ONNX with either exporter and builds in TensorRT.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+FORMAT = "roboalign-flow-head"
+VERSION = 1
+MASK_NEG = -1e4  # additive attention bias for padding (finite: fp16 engines and all-pad rows stay NaN-free)
+
+
+@dataclasses.dataclass(frozen=True)
+class HeadConfig:
+    """Sizes and flow-matching settings of the head.
+
+    action_dim, horizon: chunk shape [H, Da]; state_dim: proprio size Ds; feature_dim: the
+    backbone's hidden size C. d_model / num_layers / num_heads / mlp_ratio: DiT sizes.
+    memory_positions: size of the learned token-index table for the memory (0: none; indices
+    past the end share the last entry).
+    num_steps: Euler steps at inference. beta_alpha, beta_beta, time_scale_s: training-time
+    schedule t = s * (1 - u), u ~ Beta(alpha, beta).
+    image_size, image_channels, num_cameras: the optional own image encoder (module docstring):
+    square input side in px (0 = no encoder; a multiple of 8), conv widths, camera count.
+    """
+
+    action_dim: int
+    horizon: int
+    state_dim: int
+    feature_dim: int
+    d_model: int = 128
+    num_layers: int = 4
+    num_heads: int = 4
+    mlp_ratio: float = 4.0
+    dropout: float = 0.0
+    memory_positions: int = 512
+    num_steps: int = 4
+    beta_alpha: float = 1.5
+    beta_beta: float = 1.0
+    time_scale_s: float = 0.999
+    image_size: int = 0
+    image_channels: tuple[int, int] = (24, 48)
+    num_cameras: int = 1
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "image_channels", tuple(int(c) for c in self.image_channels))
+        if self.image_size % 8 or self.image_size < 0:
+            raise ValueError(f"HeadConfig.image_size must be 0 or a positive multiple of 8, got {self.image_size}")
+        for name in ("action_dim", "horizon", "state_dim", "feature_dim", "d_model", "num_layers", "num_heads",
+                     "num_steps"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"HeadConfig.{name} must be >= 1, got {getattr(self, name)}")
+        if self.d_model % self.num_heads:
+            raise ValueError(f"HeadConfig: d_model {self.d_model} must divide by num_heads {self.num_heads}")
+        if self.d_model % 2:
+            raise ValueError("HeadConfig: d_model must be even (sinusoidal time embedding)")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["image_channels"] = list(self.image_channels)
+        return {"format": FORMAT, "version": VERSION, **d}
+
+    @property
+    def uses_images(self) -> bool:
+        return self.image_size > 0
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "HeadConfig":
+        data = dict(data)
+        if data.pop("format", FORMAT) != FORMAT:
+            raise ValueError(f"not a {FORMAT} config")
+        if data.pop("version", VERSION) > VERSION:
+            raise ValueError(f"{FORMAT} config is newer than this code: update roboalign")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"HeadConfig: unknown fields {sorted(unknown)}")
+        return cls(**data)
+
+
+def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
+    """Sinusoidal embedding of t * 1000 (t in [0, 1]) -> [B, dim]."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32, device=t.device) / half)
+    args = (t.float() * 1000.0)[:, None] * freqs[None, :]
+    return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
+
+
+def _modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    return x * (1.0 + scale[:, None, :]) + shift[:, None, :]
+
+
+class Attention(nn.Module):
+    """Multi-head attention, plain matmul + softmax; bias [B, 1, 1, Tk] is added to the scores."""
+
+    def __init__(self, d: int, heads: int, dropout: float = 0.0):
+        super().__init__()
+        self.heads, self.head_dim = heads, d // heads
+        self.q, self.k, self.v, self.o = (nn.Linear(d, d) for _ in range(4))
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, memory: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+        b, tq, d = x.shape
+        tk = memory.shape[1]
+        q = self.q(x).reshape(b, tq, self.heads, self.head_dim).transpose(1, 2)
+        k = self.k(memory).reshape(b, tk, self.heads, self.head_dim).transpose(1, 2)
+        v = self.v(memory).reshape(b, tk, self.heads, self.head_dim).transpose(1, 2)
+        scores = torch.matmul(q, k.transpose(-1, -2)) * (1.0 / math.sqrt(self.head_dim))
+        if bias is not None:
+            scores = scores + bias
+        attn = self.drop(torch.softmax(scores, dim=-1))
+        out = torch.matmul(attn, v).transpose(1, 2).reshape(b, tq, d)
+        return self.o(out)
+
+
+class DiTBlock(nn.Module):
+    """Self-attention, cross-attention, MLP; each pre-normed and adaLN-Zero modulated by c."""
+
+    def __init__(self, d: int, heads: int, mlp_ratio: float, dropout: float):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(d, elementwise_affine=False, eps=1e-6)
+        self.self_attn = Attention(d, heads, dropout)
+        self.norm2 = nn.LayerNorm(d, elementwise_affine=False, eps=1e-6)
+        self.cross_attn = Attention(d, heads, dropout)
+        self.norm3 = nn.LayerNorm(d, elementwise_affine=False, eps=1e-6)
+        hidden = int(d * mlp_ratio)
+        self.mlp = nn.Sequential(nn.Linear(d, hidden), nn.GELU(approximate="tanh"), nn.Dropout(dropout),
+                                 nn.Linear(hidden, d))
+        self.modulation = nn.Sequential(nn.SiLU(), nn.Linear(d, 9 * d))
+        nn.init.zeros_(self.modulation[1].weight)
+        nn.init.zeros_(self.modulation[1].bias)
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor, memory: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        s1, sc1, g1, s2, sc2, g2, s3, sc3, g3 = self.modulation(c).chunk(9, dim=-1)
+        h = _modulate(self.norm1(x), s1, sc1)
+        x = x + g1[:, None, :] * self.self_attn(h, h)
+        x = x + g2[:, None, :] * self.cross_attn(_modulate(self.norm2(x), s2, sc2), memory, bias)
+        x = x + g3[:, None, :] * self.mlp(_modulate(self.norm3(x), s3, sc3))
+        return x
+
+
+class ImageEncoder(nn.Module):
+    """Three stride-2 convs: images [B, N, 3, S, S] in [0, 1] -> [B, N * (S/8)^2, d] tokens with a
+    learned position embedding per camera and cell (the deviation described in the module docstring)."""
+
+    def __init__(self, size: int, channels: tuple[int, int], d: int, num_cameras: int):
+        super().__init__()
+        c0, c1 = channels
+        self.convs = nn.Sequential(nn.Conv2d(3, c0, 5, stride=2, padding=2), nn.GELU(approximate="tanh"),
+                                   nn.Conv2d(c0, c1, 3, stride=2, padding=1), nn.GELU(approximate="tanh"),
+                                   nn.Conv2d(c1, d, 3, stride=2, padding=1))
+        self.position = nn.Parameter(torch.randn(1, num_cameras * (size // 8) ** 2, d) * 0.02)
+        self.norm = nn.LayerNorm(d)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        b, n = images.shape[0], images.shape[1]
+        x = self.convs(images.flatten(0, 1).float() * 2.0 - 1.0)  # [B*N, d, S/8, S/8]
+        x = x.flatten(2).transpose(1, 2)  # [B*N, cells, d]
+        x = x.reshape(b, n * x.shape[1], x.shape[2])
+        return self.norm(x + self.position)
+
+
+def prepare_images(images, size: int):
+    """Camera images (uint8 [H, W, 3] each) -> float32 [N, 3, size, size] in [0, 1] (area resize).
+    The one resize used by training and inference alike."""
+    import numpy as np
+    from PIL import Image
+
+    out = []
+    for img in images:
+        arr = np.asarray(img)
+        if arr.shape[0] != size or arr.shape[1] != size:
+            arr = np.asarray(Image.fromarray(arr).resize((size, size), Image.BOX))
+        out.append(arr.transpose(2, 0, 1))
+    return np.stack(out).astype(np.float32) / 255.0
+
+
+class FlowMatchingHead(nn.Module):
+    """Velocity network v(x_t, t | features, state) and its flow-matching loss and sampler."""
+
+    def __init__(self, config: HeadConfig):
+        super().__init__()
+        self.config = cfg = config
+        d = cfg.d_model
+        self.feature_norm = nn.LayerNorm(cfg.feature_dim)
+        self.feature_proj = nn.Linear(cfg.feature_dim, d)
+        self.memory_position = nn.Embedding(cfg.memory_positions, d) if cfg.memory_positions > 0 else None
+        if self.memory_position is not None:
+            nn.init.normal_(self.memory_position.weight, std=0.02)
+        self.image_encoder = (ImageEncoder(cfg.image_size, cfg.image_channels, d, cfg.num_cameras)
+                              if cfg.uses_images else None)
+        self.state_proj = nn.Sequential(nn.Linear(cfg.state_dim, d), nn.SiLU(), nn.Linear(d, d))
+        self.action_in = nn.Linear(cfg.action_dim, d)
+        self.position = nn.Parameter(torch.randn(1, cfg.horizon + 1, d) * 0.02)  # state token + H actions
+        self.time_mlp = nn.Sequential(nn.Linear(d, d), nn.SiLU(), nn.Linear(d, d))
+        self.blocks = nn.ModuleList(DiTBlock(d, cfg.num_heads, cfg.mlp_ratio, cfg.dropout)
+                                    for _ in range(cfg.num_layers))
+        self.final_norm = nn.LayerNorm(d, elementwise_affine=False, eps=1e-6)
+        self.final_modulation = nn.Sequential(nn.SiLU(), nn.Linear(d, 2 * d))
+        self.action_out = nn.Linear(d, cfg.action_dim)
+        for layer in (self.final_modulation[1], self.action_out):
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
+
+    # ------------------------------------------------------------------ network
+    def encode_context(self, features: torch.Tensor, feature_mask: torch.Tensor,
+                       images: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(memory [B, T(+image tokens), d], attention bias [B, 1, 1, T']); computed once per chunk."""
+        memory = self.feature_proj(self.feature_norm(features.float()))
+        if self.memory_position is not None:
+            index = torch.cumsum(feature_mask.float(), dim=1) - 1.0  # 0 at the first real token
+            index = index.clamp(0, self.config.memory_positions - 1).long()
+            memory = memory + self.memory_position(index)
+        bias = (1.0 - feature_mask.float())[:, None, None, :] * MASK_NEG
+        if self.image_encoder is not None:
+            if images is None:
+                raise ValueError("this head reads camera images (config.image_size > 0): pass images=")
+            tokens = self.image_encoder(images)
+            memory = torch.cat([memory, tokens], dim=1)
+            bias = torch.cat([bias, torch.zeros_like(bias[..., :1]).expand(-1, -1, -1, tokens.shape[1])], dim=-1)
+        return memory, bias
+
+    def velocity(self, noisy_actions: torch.Tensor, t: torch.Tensor, memory: torch.Tensor, bias: torch.Tensor,
+                 state: torch.Tensor) -> torch.Tensor:
+        """Velocity [B, H, Da] at (x_t, t) for an already encoded context."""
+        c = self.time_mlp(timestep_embedding(t, self.config.d_model))
+        tokens = torch.cat([self.state_proj(state.float())[:, None, :], self.action_in(noisy_actions.float())], dim=1)
+        x = tokens + self.position
+        for block in self.blocks:
+            x = block(x, c, memory, bias)
+        shift, scale = self.final_modulation(c).chunk(2, dim=-1)
+        x = _modulate(self.final_norm(x[:, 1:]), shift, scale)
+        return self.action_out(x)
+
+    def forward(self, noisy_actions: torch.Tensor, t: torch.Tensor, features: torch.Tensor,
+                feature_mask: torch.Tensor, state: torch.Tensor, images: torch.Tensor | None = None) -> torch.Tensor:
+        """One denoiser step (the graph `export onnx --kind step` writes)."""
+        memory, bias = self.encode_context(features, feature_mask, images)
+        return self.velocity(noisy_actions, t, memory, bias, state)
+
+    # ------------------------------------------------------------------ flow matching
+    def sample_time(self, batch: int, generator: torch.Generator | None = None,
+                    device: torch.device | None = None) -> torch.Tensor:
+        """Training times t = s * (1 - u), u ~ Beta(alpha, beta): in [0, s], denser near t = 0 (noise)."""
+        cfg = self.config
+        # Beta(a, b) as X / (X + Y) with X ~ Gamma(a), Y ~ Gamma(b): torch._standard_gamma takes no
+        # generator, so draw through the inverse CDF of Beta(a, 1) when b == 1 (the default).
+        if cfg.beta_beta == 1.0:
+            u = torch.rand(batch, generator=generator, device=device) ** (1.0 / cfg.beta_alpha)
+        else:
+            dist = torch.distributions.Beta(torch.tensor(float(cfg.beta_alpha)), torch.tensor(float(cfg.beta_beta)))
+            u = dist.sample((batch,)).to(device)
+        return cfg.time_scale_s * (1.0 - u)
+
+    def loss(self, actions: torch.Tensor, features: torch.Tensor, feature_mask: torch.Tensor, state: torch.Tensor,
+             generator: torch.Generator | None = None, reduction: str = "mean",
+             images: torch.Tensor | None = None) -> torch.Tensor:
+        """Flow-matching loss: MSE between predicted and true velocity (actions already normalised)."""
+        b = actions.shape[0]
+        noise = torch.randn(actions.shape, generator=generator, device=actions.device)
+        t = self.sample_time(b, generator, actions.device)
+        tt = t[:, None, None]
+        x_t = (1.0 - tt) * noise + tt * actions
+        target = actions - noise
+        pred = self(x_t, t, features, feature_mask, state, images)
+        err = (pred - target) ** 2
+        return err.mean() if reduction == "mean" else err.mean(dim=(1, 2))
+
+    def sample(self, features: torch.Tensor, feature_mask: torch.Tensor, state: torch.Tensor,
+               noise: torch.Tensor, num_steps: int | None = None, images: torch.Tensor | None = None) -> torch.Tensor:
+        """Euler integration from noise (t = 0) to actions (t = 1): [B, H, Da] (normalised)."""
+        steps = int(num_steps or self.config.num_steps)
+        memory, bias = self.encode_context(features, feature_mask, images)
+        x = noise.float()
+        dt = 1.0 / steps
+        for k in range(steps):
+            t = torch.full((x.shape[0],), k * dt, dtype=torch.float32, device=x.device)
+            x = x + dt * self.velocity(x, t, memory, bias, state)
+        return x
+
+    # ------------------------------------------------------------------ saving
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def save_pretrained(self, folder: str | Path) -> None:
+        from safetensors.torch import save_file
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / CONFIG_FILE).write_text(json.dumps(self.config.to_dict(), indent=2))
+        save_file({k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}, str(folder / WEIGHTS_FILE))
+
+    @classmethod
+    def from_pretrained(cls, folder: str | Path, device: str | torch.device = "cpu") -> "FlowMatchingHead":
+        from safetensors.torch import load_file
+
+        folder = Path(folder)
+        for name in (CONFIG_FILE, WEIGHTS_FILE):
+            if not (folder / name).is_file():
+                raise FileNotFoundError(f"{folder} lacks {name}: not an action head written by save_pretrained")
+        head = cls(HeadConfig.from_dict(json.loads((folder / CONFIG_FILE).read_text())))
+        state = load_file(str(folder / WEIGHTS_FILE))
+        missing, unexpected = head.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
+        if missing or unexpected:
+            raise ValueError(f"{folder}/{WEIGHTS_FILE} does not match its config: missing {missing[:5]}, "
+                             f"unexpected {unexpected[:5]}")
+        return head.to(device).eval()
+
+
+class FlowSampler(nn.Module):
+    """The whole sampler as one graph (noise given as an input, so backends can be compared):
+    (features, feature_mask, state, noise[, images]) -> normalised actions. `export onnx --kind sampler`."""
+
+    def __init__(self, head: FlowMatchingHead, num_steps: int | None = None):
+        super().__init__()
+        self.head = head
+        self.num_steps = int(num_steps or head.config.num_steps)
+
+    def forward(self, features: torch.Tensor, feature_mask: torch.Tensor, state: torch.Tensor,
+                noise: torch.Tensor, images: torch.Tensor | None = None) -> torch.Tensor:
+        return self.head.sample(features, feature_mask, state, noise, self.num_steps, images)

@@ -1,0 +1,129 @@
+"""VLAPolicy: frozen backbone + flow-matching head as a served Policy (tiny, random weights)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from roboalign.core import ActionChunk, Observation
+from roboalign.policy.registry import load_policy
+from roboalign.policy.vla import VLAPolicy, build_tiny_vla
+
+BUNDLED = Path(__file__).resolve().parents[2] / "models" / "roboalign-sim-touch-tiny"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """One torch thread: on the shared 2-core machine two threads oversubscribe (10x slower)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def tiny_vla() -> VLAPolicy:
+    return build_tiny_vla()
+
+
+@pytest.fixture(scope="module")
+def saved_vla(tiny_vla, tmp_path_factory) -> Path:
+    return tiny_vla.save_pretrained(tmp_path_factory.mktemp("vla") / "ckpt")
+
+
+def _obs(seed=0, instruction="touch the red block", hw=(56, 56), t=12.5) -> Observation:
+    rng = np.random.default_rng(seed)
+    return Observation(images={"front": rng.integers(0, 256, (*hw, 3), dtype=np.uint8)},
+                       joint_positions=rng.uniform(-1, 1, 7), instruction=instruction, timestamp=t)
+
+
+def test_infer_returns_an_absolute_chunk_stamped_at_the_observation(tiny_vla):
+    obs = _obs()
+    chunk = tiny_vla.infer(obs)
+    assert isinstance(chunk, ActionChunk)
+    assert chunk.actions.shape == (8, 7) and chunk.is_finite()
+    assert chunk.start_time == obs.timestamp and chunk.observation_time == obs.timestamp and chunk.dt == 0.1
+    # delta frame: the arm joints are offsets from the current joints, the gripper is absolute
+    lo, hi = tiny_vla.action_stats.q_low, tiny_vla.action_stats.q_high
+    delta = chunk.actions[:, :6] - obs.joint_positions[:6]
+    assert np.all(delta >= lo[:6] - 1e-9) and np.all(delta <= hi[:6] + 1e-9)
+    assert np.all(chunk.actions[:, 6] >= lo[6] - 1e-9) and np.all(chunk.actions[:, 6] <= hi[6] + 1e-9)
+
+
+def test_same_noise_gives_the_same_chunk_and_reset_replays_the_noise(tiny_vla):
+    obs = _obs(1)
+    noise = tiny_vla.draw_noise(1)
+    np.testing.assert_allclose(tiny_vla.predict([obs], noise), tiny_vla.predict([obs], noise))
+    tiny_vla.reset()
+    first = tiny_vla.infer(obs).actions
+    tiny_vla.reset()
+    np.testing.assert_allclose(tiny_vla.infer(obs).actions, first)
+
+
+def test_batched_inference_matches_one_by_one(tiny_vla):
+    obs = [_obs(2, "touch the red block"), _obs(3, "reach out and touch the blue cube please")]
+    noise = tiny_vla.draw_noise(2)
+    batched = tiny_vla.predict(obs, noise)
+    single = np.concatenate([tiny_vla.predict([o], n[None]) for o, n in zip(obs, noise)])
+    np.testing.assert_allclose(batched, single, atol=1e-4)
+    assert len(tiny_vla.infer_batch(obs)) == 2
+
+
+def test_timings_report_backbone_and_head(tiny_vla):
+    tiny_vla.infer(_obs())
+    t = tiny_vla.last_timings_ms
+    assert {"preprocess", "backbone", "head", "head_per_step", "total"} <= set(t)
+    assert t["head"] > 0 and t["backbone"] > 0 and t["total"] >= t["head"]
+
+
+def test_wrong_joint_count_is_refused_with_the_expected_count(tiny_vla):
+    obs = Observation(images={"front": np.zeros((56, 56, 3), np.uint8)}, joint_positions=np.zeros(6))
+    with pytest.raises(ValueError, match="expects 7 joint positions"):
+        tiny_vla.infer(obs)
+
+
+def test_example_observation_is_accepted(tiny_vla):
+    assert tiny_vla.infer(tiny_vla.example_observation()).is_finite()
+
+
+def test_save_and_load_round_trip_gives_identical_chunks(tiny_vla, saved_vla):
+    again = VLAPolicy.from_pretrained(saved_vla)
+    obs, noise = _obs(4), tiny_vla.draw_noise(1)
+    np.testing.assert_allclose(again.predict([obs], noise), tiny_vla.predict([obs], noise), atol=1e-6)
+    assert again.metadata()["norm_stats_hash"] == tiny_vla.metadata()["norm_stats_hash"]
+
+
+def test_registry_loads_the_checkpoint_folder_as_a_vla(saved_vla):
+    policy = load_policy(saved_vla)
+    meta = policy.metadata()
+    assert isinstance(policy, VLAPolicy)
+    assert meta["policy"] == "vla" and meta["chunk_length"] == 8 and meta["action_dim"] == 7
+    assert len(meta["norm_stats_hash"]) == 16
+    assert load_policy(str(saved_vla), num_steps=2).num_steps == 2  # kwargs reach the loader
+
+
+def test_onnxruntime_backend_agrees_with_torch(saved_vla, tmp_path, monkeypatch):
+    from roboalign.export.parity import cosine
+
+    monkeypatch.setenv("ROBOALIGN_CACHE", str(tmp_path))
+    torch_policy = VLAPolicy.from_pretrained(saved_vla)
+    ort_policy = VLAPolicy.from_pretrained(saved_vla, backend="onnxruntime")
+    obs = [_obs(5), _obs(6)]
+    noise = torch_policy.draw_noise(2)
+    a, b = torch_policy.predict(obs, noise), ort_policy.predict(obs, noise)
+    assert cosine(a, b) > 0.999 and np.abs(a - b).max() < 1e-4
+    assert ort_policy.metadata()["backend"] == "onnxruntime"
+
+
+def test_bundled_model_loads_and_returns_a_finite_chunk():
+    assert (BUNDLED / "roboalign_policy.yaml").is_file(), f"bundled checkpoint missing at {BUNDLED}"
+    policy = load_policy(BUNDLED)
+    meta = policy.metadata()
+    h, w = meta["image_size"]
+    obs = Observation(images={c: np.full((h, w, 3), 90, np.uint8) for c in meta["cameras"]},
+                      joint_positions=policy.example_observation().joint_positions, instruction="touch the red block")
+    chunk = policy.infer(obs)
+    assert chunk.actions.shape == (meta["chunk_length"], meta["action_dim"]) and chunk.is_finite()
+    assert chunk.dt == meta["control_period"]
