@@ -81,4 +81,4 @@ def test_clear_paired_improvement_is_called_better():
     before = np.linspace(0, 0.5, 40).tolist()
     after = (np.asarray(before) + 0.2 + np.linspace(-0.01, 0.01, 40)).tolist()
     row = next(line for line in markdown_table(_report(before, after)).splitlines() if "r_action" in line)
-    assert "+0.200 ±" in row and "(better)" in row
+    assert "+0.200 ±" in row and ", better)" in row

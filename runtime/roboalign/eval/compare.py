@@ -115,27 +115,35 @@ def paired_ci(first: dict, last: dict, path: tuple[str, ...]) -> float | None:
     return float(1.96 * d.std(ddof=1) / np.sqrt(len(d)))
 
 
+def _delta_text(first: dict, other: dict, path: tuple[str, ...], v0: float, v: float, better: str) -> str:
+    """'(+0.012 ± 0.010, better)': change from the first column, its paired 95% interval when
+    per-frame values exist, and a verdict only when the change is outside that interval (rows
+    without per-frame values get none: a probe or teacher-forced delta alone says nothing about
+    its noise)."""
+    delta = v - v0
+    ci = paired_ci(first, other, path)
+    text = f"{delta:+.3f}" + ("" if ci is None else f" ± {ci:.3f}")
+    if better and ci is not None and abs(delta) > ci:  # no per-frame values: no verdict
+        text += ", better" if (delta > 0) == (better == "up") else ", worse"
+    return f" ({text})"
+
+
 def markdown_table(report: dict[str, Any]) -> str:
-    """Rows = metrics, columns = checkpoints, last column = change from the first to the last."""
+    """Rows = metrics, columns = checkpoints; every column after the first also shows its change
+    from the first (the 'before' checkpoint)."""
     res = report["results"]
-    head = "| section | metric | " + " | ".join(r["label"] for r in res) + " | change (last - first, 95% CI) |"
-    lines = [head, "|" + "---|" * (len(res) + 3)]
+    lines = ["| section | metric | " + " | ".join(r["label"] for r in res) + " |", "|" + "---|" * (len(res) + 2)]
     for section, name, path, better in ROWS:
         vals = [_get(r, path) for r in res]
         if all(v is None for v in vals):
             continue
-        cells = ["n/a" if v is None else f"{v:.3f}" for v in vals]
-        change = ""
-        if vals[0] is not None and vals[-1] is not None and better:
-            delta = vals[-1] - vals[0]
-            good = (delta > 0) == (better == "up") if delta else None
-            change = f"{delta:+.3f}"
-            ci = paired_ci(res[0], res[-1], path)
-            if ci is not None:
-                change += f" ± {ci:.3f}"
-                good = None if abs(delta) <= ci else good  # inside the 95% interval: no verdict
-            change += "" if good is None else (" (better)" if good else " (worse)")
-        lines.append(f"| {section} | {name} | " + " | ".join(cells) + f" | {change} |")
+        cells = []
+        for k, v in enumerate(vals):
+            cell = "n/a" if v is None else f"{v:.3f}"
+            if k > 0 and v is not None and vals[0] is not None and better:
+                cell += _delta_text(res[0], res[k], path, vals[0], v, better)
+            cells.append(cell)
+        lines.append(f"| {section} | {name} | " + " | ".join(cells) + " |")
     probe = [_get(r, ("probe",)) for r in res]
     notes = [f"held-out frames: {report['data']}"]
     p = next((x for x in probe if x), None)
@@ -144,8 +152,9 @@ def markdown_table(report: dict[str, Any]) -> str:
                      f"{p['n_train']} bank / {p['n_test']} test frames (split by episode), data {report['probe_data']}")
     n = [_get(r, ("tokens", "n_frames")) or _get(r, ("reasoning", "n_frames")) for r in res]
     if n and n[0]:
-        notes.append(f"generation metrics on {n[0]} frames, greedy decoding; ± = 95% interval of the paired "
-                     "per-frame difference (reasoning rows); a change inside it gets no verdict")
+        notes.append(f"generation metrics on {n[0]} frames, greedy decoding; (change from the first column ± 95% "
+                     "interval of the paired per-frame difference, reasoning rows only); better/worse only "
+                     "outside that interval")
     return "\n".join(lines) + "\n\n" + "\n".join(f"- {x}" for x in notes) + "\n"
 
 

@@ -314,7 +314,8 @@ def _summarise_metrics(path: Path, summary: dict) -> None:
     recs = [r for r in recs if "reward" in r]
     if recs:
         k = max(1, len(recs) // 4)
-        for name in ("reward", "reward/format", "reward/action", "valid_action_rate", "completion_length", "kl"):
+        for name in ("reward", "reward/format", "reward/action", "reward/l1", "action_prefix", "valid_action_rate",
+                     "completion_length", "kl"):
             vals = [r[name] for r in recs if name in r]
             if vals:
                 summary[f"{name} first/last quarter"] = [float(np.mean(vals[:k])), float(np.mean(vals[-k:]))]
