@@ -128,10 +128,14 @@ def _delta_text(first: dict, other: dict, path: tuple[str, ...], v0: float, v: f
     return f" ({text})"
 
 
-def markdown_table(report: dict[str, Any]) -> str:
-    """Rows = metrics, columns = checkpoints; every column after the first also shows its change
-    from the first (the 'before' checkpoint)."""
+def markdown_table(report: dict[str, Any], baseline: str | int = 0) -> str:
+    """Rows = metrics, columns = checkpoints; every other column also shows its change from the
+    baseline column (the 'before' checkpoint: an index or a label; default the first)."""
     res = report["results"]
+    labels = [r["label"] for r in res]
+    b = baseline if isinstance(baseline, int) else labels.index(baseline) if baseline in labels else None
+    if b is None or not 0 <= b < len(res):
+        raise ValueError(f"baseline {baseline!r} is not one of the columns {labels}")
     lines = ["| section | metric | " + " | ".join(r["label"] for r in res) + " |", "|" + "---|" * (len(res) + 2)]
     for section, name, path, better in ROWS:
         vals = [_get(r, path) for r in res]
@@ -140,26 +144,27 @@ def markdown_table(report: dict[str, Any]) -> str:
         cells = []
         for k, v in enumerate(vals):
             cell = "n/a" if v is None else f"{v:.3f}"
-            if k > 0 and v is not None and vals[0] is not None and better:
-                cell += _delta_text(res[0], res[k], path, vals[0], v, better)
+            if k != b and v is not None and vals[b] is not None and better:
+                cell += _delta_text(res[b], res[k], path, vals[b], v, better)
             cells.append(cell)
         lines.append(f"| {section} | {name} | " + " | ".join(cells) + " |")
     probe = [_get(r, ("probe",)) for r in res]
-    notes = [f"held-out frames: {report['data']}"]
+    notes = [f"held-out frames: {report['data']}; changes are relative to `{labels[b]}`"]
     p = next((x for x in probe if x), None)
     if p:
         notes.append(f"probe: label {p['label']}, layer {p['layer']}, k {p['k']}, {p['n_classes']} classes, "
                      f"{p['n_train']} bank / {p['n_test']} test frames (split by episode), data {report['probe_data']}")
     n = [_get(r, ("tokens", "n_frames")) or _get(r, ("reasoning", "n_frames")) for r in res]
     if n and n[0]:
-        notes.append(f"generation metrics on {n[0]} frames, greedy decoding; (change from the first column ± 95% "
+        notes.append(f"generation metrics on {n[0]} frames, greedy decoding; (change ± 95% "
                      "interval of the paired per-frame difference, reasoning rows only); better/worse only "
                      "outside that interval")
     return "\n".join(lines) + "\n\n" + "\n".join(f"- {x}" for x in notes) + "\n"
 
 
-def write_report(report: dict[str, Any], md: str | Path | None, js: str | Path | None) -> str:
-    table = markdown_table(report)
+def write_report(report: dict[str, Any], md: str | Path | None, js: str | Path | None,
+                 baseline: str | int = 0) -> str:
+    table = markdown_table(report, baseline)
     if md:
         Path(md).parent.mkdir(parents=True, exist_ok=True)
         Path(md).write_text(table)

@@ -51,7 +51,7 @@ def _compare(args: argparse.Namespace) -> int:
     cfg = CompareConfig(max_frames=args.max_frames, batch_size=args.batch_size, seed=args.seed,
                         sections=tuple(args.sections.split(",")), probe=_probe_config(args))
     report = compare(args.ckpt, args.data, cfg, labels=args.name or None, probe_data=args.probe_data, log=_log(args))
-    print(write_report(report, args.md, args.json))
+    print(write_report(report, args.md, args.json, args.baseline if args.baseline is not None else 0))
     return 0
 
 
@@ -81,6 +81,7 @@ def register(sub) -> None:
     cp = sub.add_parser("compare", help="before/after table of checkpoints (tokens, reasoning, probe)")
     cp.add_argument("--ckpt", action="append", required=True, help="checkpoint folder (repeat: before, after, ...)")
     cp.add_argument("--name", action="append", help="column label per --ckpt (default: folder names)")
+    cp.add_argument("--baseline", default=None, help="label of the 'before' column the changes refer to (default: first)")
     cp.add_argument("--data", required=True, help="held-out robot episodes")
     cp.add_argument("--probe-data", default=None, help="episodes for the probe (default: --data)")
     cp.add_argument("--max-frames", type=int, default=64, help="held-out frames for generation metrics")
