@@ -17,6 +17,13 @@ def _log(args):
     return (lambda *_a, **_k: None) if args.quiet else (lambda m: print(m, file=sys.stderr))
 
 
+def _set_threads(args: argparse.Namespace) -> None:
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+
+
 def _probe_config(args: argparse.Namespace):
     from roboalign.eval.probe import ProbeConfig
 
@@ -33,6 +40,7 @@ def _probe(args: argparse.Namespace) -> int:
     if not Path(args.ckpt).is_dir():
         print(f"error: checkpoint folder {args.ckpt} not found", file=sys.stderr)
         return 2
+    _set_threads(args)
     res = probe_checkpoint(args.ckpt, args.data, _probe_config(args), log=_log(args))
     print(f"k-NN probe ({res.label}, layer {res.layer}, k {res.k}): accuracy {res.accuracy:.3f} "
           f"(chance {res.chance:.3f}; {res.n_classes} classes, {res.n_train} bank / {res.n_test} test frames)")
@@ -50,6 +58,7 @@ def _compare(args: argparse.Namespace) -> int:
         return 2
     cfg = CompareConfig(max_frames=args.max_frames, batch_size=args.batch_size, seed=args.seed,
                         sections=tuple(args.sections.split(",")), probe=_probe_config(args))
+    _set_threads(args)
     report = compare(args.ckpt, args.data, cfg, labels=args.name or None, probe_data=args.probe_data, log=_log(args))
     print(write_report(report, args.md, args.json, args.baseline if args.baseline is not None else 0))
     return 0
@@ -67,6 +76,8 @@ def _add_probe_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--include-state", action="store_true", help="write the state text in the probe prompts")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads (1 is fastest on a loaded 2-core machine; default: torch's)")
 
 
 def register(sub) -> None:
