@@ -10,9 +10,9 @@ traces; they are templated from the frame itself, a coarse plan in words and num
 i.e. what the gripper does (now, at the end of the chunk) and the mean displacement of each
 arm joint over the chunk (rad, rounded to `decimals`, in joint order like the state text).
 Short on purpose (~27 tokens with the tiny tokenizer): every generated token costs rollout
-time, and the words are ones the stage-1 tokenizer already knows. FAST orders its tokens lowest frequency first, so the first tokens encode
-those means: a good plan in the reasoning is a good start of the action span, which is what
-the prefix reward measures. At RL and test time the model writes its own plan from the image
+time, and the words are ones the stage-1 tokenizer already knows. FAST orders its tokens
+lowest frequency first, so the first tokens encode those means: a good plan in the reasoning
+is a good start of the action span, which is what the prefix reward measures. At RL and test time the model writes its own plan from the image
 and state; the target is never in the prompt.
 
 `ReasoningChatBuilder` is a drop-in for samples.ChatBuilder that renders the stage-2 prompt
