@@ -191,9 +191,10 @@ class RewardFunctions:
 
     Dataset columns used: `target_ids` (LLM ids of the target FAST tokens, markers excluded)
     and, for the L1 reward, `target_actions` ([T, D] normalised chunk as nested lists).
-    Per batch it logs, through TRL's `log_metric`, `action/valid_rate` (closed span that
-    decodes), `action/invalid_rate` (no action span at all: scored 0) and
-    `action/exact_rate`.
+    Once per batch (in the first active action component, "action" or "l1") it logs, through
+    TRL's `log_metric`, `action/valid_rate` (closed span that decodes), `action/invalid_rate`
+    (no action span at all: scored 0), `action/exact_rate` and `action/prefix_mean` (mean
+    r_action, also when r_action is not part of the reward).
     """
 
     def __init__(
