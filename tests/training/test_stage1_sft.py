@@ -103,3 +103,15 @@ def test_yaml_exponent_without_dot_is_read_as_a_number(tmp_path, value, expected
     p = tmp_path / "c.yaml"
     p.write_text(f"data: {{sources: [{{kind: vqa, path: x}}]}}\ntrain: {{learning_rate: {value}}}\n")
     assert SFTRunConfig.load(p).train.learning_rate == pytest.approx(expected)
+
+
+def test_stage1_checkpoint_is_served_by_the_policy_registry_as_fast_token(stage1_run):
+    """`roboalign serve --policy <stage-1 folder>` goes through load_policy: the folder names its kind."""
+    from roboalign.policy.registry import CHECKPOINT_FILE, load_policy
+    from roboalign.policy.token_policy import FastTokenPolicy
+
+    _cfg, _summary, out = stage1_run
+    assert "kind: fast-token" in (out / CHECKPOINT_FILE).read_text()
+    policy = load_policy(str(out))
+    assert isinstance(policy, FastTokenPolicy)
+    assert policy.metadata()["chunk_length"] == 8

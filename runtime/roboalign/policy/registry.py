@@ -46,6 +46,9 @@ _BUILTIN_KINDS = (
     PolicyKind("vla", "roboalign.policy.vla:load_checkpoint",
                "stage-3 VLA checkpoint folder: frozen backbone + flow-matching head",
                load_checkpoint="roboalign.policy.vla:load_checkpoint"),
+    PolicyKind("fast-token", "roboalign.policy.token_policy:load_checkpoint",
+               "stage-1/2 backbone checkpoint folder: the MLLM generates FAST action tokens",
+               load_checkpoint="roboalign.policy.token_policy:load_checkpoint"),
 )
 _REGISTRY: dict[str, PolicyKind] = {k.name: k for k in _BUILTIN_KINDS}
 

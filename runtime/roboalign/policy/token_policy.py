@@ -117,3 +117,8 @@ class FastTokenPolicy:
 
     def reset(self) -> None:
         """Stateless between calls."""
+
+
+def load_checkpoint(folder: str | Path, **kwargs) -> FastTokenPolicy:
+    """Registry entry point for the "fast-token" kind (a stage-1 or stage-2 checkpoint folder)."""
+    return FastTokenPolicy.from_pretrained(folder, **kwargs)

@@ -140,6 +140,10 @@ def save_checkpoint(out: str | Path, backbone, bridge, info: ckpt.CheckpointInfo
         np.save(out / ckpt.MEAN_CHUNK_FILE, mean_chunk)
     if mean_chunk_absolute is not None:
         np.save(out / ckpt.MEAN_ABS_CHUNK_FILE, mean_chunk_absolute)
+    # Lets `roboalign serve --policy <folder>` (the policy registry) serve it as it is.
+    from roboalign.policy.registry import CHECKPOINT_FILE
+
+    (out / CHECKPOINT_FILE).write_text("kind: fast-token\nargs: {}\n")
     return out
 
 
