@@ -116,12 +116,37 @@ def run_rollout(args: argparse.Namespace) -> int:
     domain_id = args.domain_id if args.domain_id is not None else int(os.environ.get("ROS_DOMAIN_ID", 100 + os.getpid() % 100))
     os.environ["ROS_DOMAIN_ID"] = str(domain_id)
 
-    from roboalign.serving.process import ServerProcess
     from roboalign_ros.graph import load_graph
+
+    graph = load_graph(args.graph)
+    _match_declared_types(graph, overrides)
+    try:
+        return _run(args, graph, overrides, domain_id)
+    except Exception as exc:  # a readable line, not a traceback (--verbose shows the traceback)
+        if args.verbose:
+            raise
+        print(f"roboalign rollout: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
+def _match_declared_types(graph, overrides: dict[str, dict[str, Any]]) -> None:
+    """`--set policy.request_timeout=5` means 5.0 where the graph declares a float: ROS
+    parameters are typed, and an int for a double parameter is refused at node start."""
+    for node_name, params in overrides.items():
+        try:
+            declared = graph.node(node_name).parameters
+        except (KeyError, ValueError):
+            continue
+        for key, value in params.items():
+            if isinstance(declared.get(key), float) and isinstance(value, int) and not isinstance(value, bool):
+                params[key] = float(value)
+
+
+def _run(args: argparse.Namespace, graph, overrides: dict[str, dict[str, Any]], domain_id: int) -> int:
+    from roboalign.serving.process import ServerProcess
     from roboalign_ros.runner import GraphRunner
     from roboalign_ros.sim_episodes import SimEpisodes
 
-    graph = load_graph(args.graph)
     wall0 = time.monotonic()
     episodes: list[dict[str, Any]] = []
     errors: list[str] = []

@@ -115,3 +115,12 @@ def test_stage1_checkpoint_is_served_by_the_policy_registry_as_fast_token(stage1
     policy = load_policy(str(out))
     assert isinstance(policy, FastTokenPolicy)
     assert policy.metadata()["chunk_length"] == 8
+
+
+def test_stage1_checkpoint_declares_the_robot_its_data_was_recorded_on(stage1_run):
+    from roboalign.policy.registry import load_policy
+    from roboalign.sim.arm import sim_robot_spec
+
+    _cfg, _summary, out = stage1_run
+    robot = load_policy(str(out)).metadata()["robot"]
+    assert robot["joint_names"] == list(sim_robot_spec().joint_names)

@@ -106,6 +106,7 @@ class FastTokenPolicy:
         return {
             "policy": "fast-token",
             "model_id": self.model_id,
+            "robot": self.info.extra.get("robot"),
             "family": self.info.family,
             "cameras": list(self.info.cameras),
             "chunk_length": self.info.horizon,

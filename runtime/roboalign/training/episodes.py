@@ -45,6 +45,7 @@ class EpisodeData:
     actions: np.ndarray  # [T, D] absolute targets
     dt: float
     name: str
+    robot: dict | None = None  # RobotSpec dict of the arm that recorded it, when known
 
     def __len__(self) -> int:
         return int(self.actions.shape[0])
@@ -125,7 +126,8 @@ def load_project_episodes(path: str | Path, only_successful: bool = False, limit
         ep = Episode.load(d)
         if only_successful and not ep.success:
             continue
-        out.append(EpisodeData(ep.instruction, ep.images, ep.joint_positions, ep.actions, ep.dt, d.name))
+        out.append(EpisodeData(ep.instruction, ep.images, ep.joint_positions, ep.actions, ep.dt, d.name,
+                               robot=ep.metadata.get("robot")))
     return out
 
 

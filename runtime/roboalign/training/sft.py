@@ -122,6 +122,9 @@ def prepare(cfg: SFTRunConfig, log=print) -> Prepared:
         feature_layer=max(1, round(backbone.num_layers * 18 / 28)),
         stage="sft",
         trained_from=trained_from,
+        # The arm the data was recorded on: served in metadata so a robot client knows the
+        # joint order and limits the chunks are meant for.
+        extra={"robot": first.episodes[0].robot} if first and first.episodes[0].robot else {},
     )
     backbone.info = info
     mean_chunk = chunks.mean(axis=0) if chunks is not None else None

@@ -135,7 +135,11 @@ class PolicyNode(Node):
         try:
             if self._policy is None:
                 self._policy = RemotePolicy(self.endpoint, timeout_s=self.request_timeout)
-            self._spec = RobotSpec.from_dict(self._policy.metadata()["robot"])
+            robot = self._policy.metadata().get("robot")
+            if not isinstance(robot, dict):
+                raise ValueError("its policy does not declare the robot it drives (metadata 'robot' is empty): "
+                                 "retrain or re-save the checkpoint with the robot spec of its data")
+            self._spec = RobotSpec.from_dict(robot)
             return True
         except (ServingError, KeyError, ValueError) as exc:
             self.get_logger().warning(f"policy server at {self.endpoint} not ready: {exc}", throttle_duration_sec=5.0)
