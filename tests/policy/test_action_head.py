@@ -133,6 +133,7 @@ def test_config_rejects_heads_that_do_not_divide():
 
 
 def test_own_image_encoder_adds_image_tokens_that_change_the_velocity():
+    """The optional deviation: the head's own conv encoder (keypoints, cells, pointer) joins the memory."""
     cfg = HeadConfig(action_dim=7, horizon=16, state_dim=7, feature_dim=24, d_model=32, num_layers=2, num_heads=4,
                      image_size=32, num_cameras=2)
     torch.manual_seed(0)
@@ -144,7 +145,9 @@ def test_own_image_encoder_adds_image_tokens_that_change_the_velocity():
     x, t, f, m, s = _inputs(batch=2)
     images = torch.rand(2, 2, 3, 32, 32)
     memory, bias = head.encode_context(f, m, images)
-    assert memory.shape[1] == f.shape[1] + 2 * 16 and bias.shape[-1] == memory.shape[1]  # (32/8)^2 per camera
+    per_camera = cfg.image_channels[1] + (32 // 8) ** 2  # keypoint tokens + pooled cells
+    extra = 2 * per_camera + cfg.object_slots + 1  # + object slots + pointer
+    assert memory.shape[1] == f.shape[1] + extra and bias.shape[-1] == memory.shape[1]
     with torch.no_grad():
         assert not torch.allclose(head(x, t, f, m, s, images), head(x, t, f, m, s, images.flip(-1)))
     with pytest.raises(ValueError, match="pass images"):
@@ -159,3 +162,15 @@ def test_prepare_images_resizes_to_the_encoder_size_in_zero_one():
     out = prepare_images([img, img], 32)
     assert out.shape == (2, 3, 32, 32) and out.dtype == np.float32
     assert np.allclose(out[:, 0], 1.0) and np.allclose(out[:, 1:], 0.0)
+
+
+def test_auxiliary_readout_is_trained_only_when_configured():
+    cfg = HeadConfig(action_dim=7, horizon=16, state_dim=7, feature_dim=24, d_model=32, num_layers=2, num_heads=4,
+                     aux_dim=2)
+    head = FlowMatchingHead(cfg)
+    a, _, f, m, s = _inputs(batch=4)
+    terms = head.loss_terms(torch.tanh(a), f, m, s, aux_target=torch.zeros(4, 2))
+    assert set(terms) == {"flow", "aux"} and terms["aux"].requires_grad
+    assert set(head.loss_terms(torch.tanh(a), f, m, s)) == {"flow"}
+    with pytest.raises(ValueError, match="aux_dim"):
+        FlowMatchingHead(CFG).loss_terms(torch.tanh(a), f, m, s, aux_target=torch.zeros(4, 2))

@@ -32,7 +32,7 @@ Architecture (sizes in HeadConfig):
 
 Optional, and a documented DEVIATION from GR00T/RoboAlign (off unless `image_size` > 0): a
 small conv encoder of the head's own reads each camera image at `image_size` px and adds
-(image_size/8)^2 tokens per camera to the memory. Why it exists: the tiny CPU backbones here
+keypoint and cell tokens per camera to the memory (ImageEncoder). Why it exists: the tiny CPU backbones here
 localise the blocks only to ~5 cm (probe in docs/stage3.md), which the touch task cannot
 tolerate; with a real 7B backbone leave it off and rely on the backbone's features.
 
@@ -68,7 +68,14 @@ class HeadConfig:
     num_steps: Euler steps at inference. beta_alpha, beta_beta, time_scale_s: training-time
     schedule t = s * (1 - u), u ~ Beta(alpha, beta).
     image_size, image_channels, num_cameras: the optional own image encoder (module docstring):
-    square input side in px (0 = no encoder; a multiple of 8), conv widths, camera count.
+    square input side in px (0 = no encoder; a multiple of 8), conv widths (the second is the
+    keypoint count), camera count.
+    aux_dim: size of an auxiliary training target (0 = none), e.g. the target object's position
+    in simulation, read from the pointer token (with the image encoder) or the final state
+    token; unused at inference and not exported.
+    object_slots: object tokens the image path summarises the scene into (image encoder only).
+    aux_image_points: 2-D points regressed from the first object slots, one per slot (e.g. every
+    object's table position in simulation; needs the image encoder; training only).
     """
 
     action_dim: int
@@ -88,9 +95,17 @@ class HeadConfig:
     image_size: int = 0
     image_channels: tuple[int, int] = (24, 48)
     num_cameras: int = 1
+    aux_dim: int = 0
+    aux_image_points: int = 0
+    object_slots: int = 4
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "image_channels", tuple(int(c) for c in self.image_channels))
+        if self.aux_image_points and not self.image_size:
+            raise ValueError("HeadConfig.aux_image_points needs the head's image encoder (image_size > 0)")
+        if self.aux_image_points > self.object_slots:
+            raise ValueError(f"HeadConfig: {self.aux_image_points} auxiliary points need as many object slots "
+                             f"(object_slots = {self.object_slots})")
         if self.image_size % 8 or self.image_size < 0:
             raise ValueError(f"HeadConfig.image_size must be 0 or a positive multiple of 8, got {self.image_size}")
         for name in ("action_dim", "horizon", "state_dim", "feature_dim", "d_model", "num_layers", "num_heads",
@@ -187,24 +202,53 @@ class DiTBlock(nn.Module):
 
 
 class ImageEncoder(nn.Module):
-    """Three stride-2 convs: images [B, N, 3, S, S] in [0, 1] -> [B, N * (S/8)^2, d] tokens with a
-    learned position embedding per camera and cell (the deviation described in the module docstring)."""
+    """Images [B, N, 3, S, S] in [0, 1] -> tokens [B, N * (K + (S/8)^2), d] (the deviation described in
+    the module docstring).
+
+    Convs (input with two coordinate channels, CoordConv-style) give a K-channel map at S/4; a
+    spatial softmax turns each channel into an expected image position (x, y) in [-1, 1], a
+    "keypoint" (as in Levine et al.'s visuomotor policies and Diffusion Policy): K keypoint tokens
+    (position -> Linear, + a per-channel embedding) carry *where* things are in a form attention
+    reads directly. The map, pooled to S/8, also gives one token per cell (what is where).
+    """
 
     def __init__(self, size: int, channels: tuple[int, int], d: int, num_cameras: int):
         super().__init__()
         c0, c1 = channels
-        self.convs = nn.Sequential(nn.Conv2d(3, c0, 5, stride=2, padding=2), nn.GELU(approximate="tanh"),
+        self.convs = nn.Sequential(nn.Conv2d(5, c0, 5, stride=2, padding=2), nn.GELU(approximate="tanh"),
                                    nn.Conv2d(c0, c1, 3, stride=2, padding=1), nn.GELU(approximate="tanh"),
-                                   nn.Conv2d(c1, d, 3, stride=2, padding=1))
-        self.position = nn.Parameter(torch.randn(1, num_cameras * (size // 8) ** 2, d) * 0.02)
+                                   nn.Conv2d(c1, c1, 3, stride=1, padding=1))
+        side = size // 4
+        lin = torch.linspace(-1.0, 1.0, size)
+        self.register_buffer("coords", torch.stack(torch.meshgrid(lin, lin, indexing="ij"))[None], persistent=False)
+        grid = torch.linspace(-1.0, 1.0, side)
+        gy, gx = torch.meshgrid(grid, grid, indexing="ij")
+        self.register_buffer("grid_xy", torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=-1), persistent=False)
+        self.log_temperature = nn.Parameter(torch.zeros(1))
+        self.keypoint_proj = nn.Linear(2, d)
+        self.keypoint_embed = nn.Parameter(torch.randn(1, num_cameras * c1, d) * 0.02)
+        self.cell_proj = nn.Linear(c1, d)
+        self.cell_embed = nn.Parameter(torch.randn(1, num_cameras * (size // 8) ** 2, d) * 0.02)
+        self.pool = nn.AvgPool2d(2)
         self.norm = nn.LayerNorm(d)
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
+    def forward(self, images: torch.Tensor, film: torch.Tensor | None = None) -> torch.Tensor:
+        """film: [B, 2 * K] (scale, shift) from the instruction, applied before the last conv, so the
+        keypoints can follow what the instruction names (FiLM, as RT-1 conditions its image encoder)."""
         b, n = images.shape[0], images.shape[1]
-        x = self.convs(images.flatten(0, 1).float() * 2.0 - 1.0)  # [B*N, d, S/8, S/8]
-        x = x.flatten(2).transpose(1, 2)  # [B*N, cells, d]
-        x = x.reshape(b, n * x.shape[1], x.shape[2])
-        return self.norm(x + self.position)
+        x = images.flatten(0, 1).float() * 2.0 - 1.0
+        x = torch.cat([x, self.coords.expand(x.shape[0], -1, -1, -1)], dim=1)
+        x = self.convs[:4](x)
+        if film is not None:
+            scale, shift = film.repeat_interleave(n, dim=0).chunk(2, dim=-1)
+            x = x * (1.0 + scale[:, :, None, None]) + shift[:, :, None, None]
+        fmap = self.convs[4](x)  # [B*N, K, S/4, S/4]
+        attn = torch.softmax(fmap.flatten(2) * torch.exp(self.log_temperature), dim=-1)  # [B*N, K, cells]
+        keypoints = torch.matmul(attn, self.grid_xy)  # [B*N, K, 2], expected (x, y) per channel
+        kp = self.keypoint_proj(keypoints).reshape(b, -1, self.keypoint_embed.shape[-1]) + self.keypoint_embed
+        cells = self.cell_proj(self.pool(fmap).flatten(2).transpose(1, 2))  # [B*N, (S/8)^2, d]
+        cells = cells.reshape(b, -1, cells.shape[-1]) + self.cell_embed
+        return self.norm(torch.cat([kp, cells], dim=1))
 
 
 def prepare_images(images, size: int):
@@ -236,6 +280,14 @@ class FlowMatchingHead(nn.Module):
             nn.init.normal_(self.memory_position.weight, std=0.02)
         self.image_encoder = (ImageEncoder(cfg.image_size, cfg.image_channels, d, cfg.num_cameras)
                               if cfg.uses_images else None)
+        if cfg.uses_images:
+            self.pointer_query = nn.Parameter(torch.randn(1, 1, d) * 0.1)
+            self.lang_pool = Attention(d, cfg.num_heads)
+            self.select_q, self.select_k, self.select_v = nn.Linear(d, d), nn.Linear(d, d), nn.Linear(d, d)
+            self.pointer_norm = nn.LayerNorm(d)
+            self.film = nn.Linear(d, 2 * cfg.image_channels[1])
+            nn.init.zeros_(self.film.weight)
+            nn.init.zeros_(self.film.bias)
         self.state_proj = nn.Sequential(nn.Linear(cfg.state_dim, d), nn.SiLU(), nn.Linear(d, d))
         self.action_in = nn.Linear(cfg.action_dim, d)
         self.position = nn.Parameter(torch.randn(1, cfg.horizon + 1, d) * 0.02)  # state token + H actions
@@ -245,6 +297,12 @@ class FlowMatchingHead(nn.Module):
         self.final_norm = nn.LayerNorm(d, elementwise_affine=False, eps=1e-6)
         self.final_modulation = nn.Sequential(nn.SiLU(), nn.Linear(d, 2 * d))
         self.action_out = nn.Linear(d, cfg.action_dim)
+        self.aux_out = nn.Linear(d, cfg.aux_dim) if cfg.aux_dim > 0 else None
+        if cfg.uses_images:
+            self.slot_queries = nn.Parameter(torch.randn(1, cfg.object_slots, d) * 0.1)
+            self.slot_attn = Attention(d, cfg.num_heads)
+            self.slot_norm = nn.LayerNorm(d)
+            self.aux_image_out = nn.Linear(d, 2) if cfg.aux_image_points > 0 else None
         for layer in (self.final_modulation[1], self.action_out):
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
@@ -262,22 +320,43 @@ class FlowMatchingHead(nn.Module):
         if self.image_encoder is not None:
             if images is None:
                 raise ValueError("this head reads camera images (config.image_size > 0): pass images=")
-            tokens = self.image_encoder(images)
-            memory = torch.cat([memory, tokens], dim=1)
-            bias = torch.cat([bias, torch.zeros_like(bias[..., :1]).expand(-1, -1, -1, tokens.shape[1])], dim=-1)
+            # The instruction, pooled from the backbone memory by a learned query, FiLM-conditions the
+            # image encoder. Object slots (learned queries over the image tokens; with sim labels each
+            # is trained to hold one object's position) summarise the scene, and the pooled
+            # instruction picks among them by attention: the "pointer" token, i.e. where the thing
+            # the instruction names is. Slots and pointer join the memory.
+            lang = self.pointer_query.expand(memory.shape[0], -1, -1)
+            lang = lang + self.lang_pool(lang, memory, bias)
+            tokens = self.image_encoder(images, self.film(lang[:, 0]))
+            slots = self.slot_queries.expand(tokens.shape[0], -1, -1)
+            slots = self.slot_norm(slots + self.slot_attn(slots, tokens))
+            # Single-head selection: which slot does the instruction name (logits kept for the
+            # auxiliary slot-choice loss), then that slot's content.
+            scale = 1.0 / math.sqrt(self.config.d_model)
+            logits = torch.matmul(self.select_q(lang), self.select_k(slots).transpose(1, 2)) * scale
+            pointer = self.pointer_norm(lang + torch.matmul(torch.softmax(logits, dim=-1), self.select_v(slots)))
+            self._last_slots, self._last_pointer, self._last_slot_logits = slots, pointer[:, 0], logits[:, 0]
+            tokens = torch.cat([tokens, slots], dim=1)
+            extra = torch.cat([tokens, pointer], dim=1)
+            memory = torch.cat([memory, extra], dim=1)
+            bias = torch.cat([bias, torch.zeros_like(bias[..., :1]).expand(-1, -1, -1, extra.shape[1])], dim=-1)
         return memory, bias
 
     def velocity(self, noisy_actions: torch.Tensor, t: torch.Tensor, memory: torch.Tensor, bias: torch.Tensor,
                  state: torch.Tensor) -> torch.Tensor:
         """Velocity [B, H, Da] at (x_t, t) for an already encoded context."""
+        return self._run(noisy_actions, t, memory, bias, state)[0]
+
+    def _run(self, noisy_actions, t, memory, bias, state) -> tuple[torch.Tensor, torch.Tensor]:
+        """(velocity, final state token [B, d])."""
         c = self.time_mlp(timestep_embedding(t, self.config.d_model))
         tokens = torch.cat([self.state_proj(state.float())[:, None, :], self.action_in(noisy_actions.float())], dim=1)
         x = tokens + self.position
         for block in self.blocks:
             x = block(x, c, memory, bias)
         shift, scale = self.final_modulation(c).chunk(2, dim=-1)
-        x = _modulate(self.final_norm(x[:, 1:]), shift, scale)
-        return self.action_out(x)
+        out = self.action_out(_modulate(self.final_norm(x[:, 1:]), shift, scale))
+        return out, x[:, 0]
 
     def forward(self, noisy_actions: torch.Tensor, t: torch.Tensor, features: torch.Tensor,
                 feature_mask: torch.Tensor, state: torch.Tensor, images: torch.Tensor | None = None) -> torch.Tensor:
@@ -303,15 +382,43 @@ class FlowMatchingHead(nn.Module):
              generator: torch.Generator | None = None, reduction: str = "mean",
              images: torch.Tensor | None = None) -> torch.Tensor:
         """Flow-matching loss: MSE between predicted and true velocity (actions already normalised)."""
+        return self.loss_terms(actions, features, feature_mask, state, generator, reduction, images)["flow"]
+
+    def loss_terms(self, actions: torch.Tensor, features: torch.Tensor, feature_mask: torch.Tensor,
+                   state: torch.Tensor, generator: torch.Generator | None = None, reduction: str = "mean",
+                   images: torch.Tensor | None = None, aux_target: torch.Tensor | None = None,
+                   aux_points: torch.Tensor | None = None, aux_index: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """{"flow": flow-matching loss, "aux": MSE of the target readout (when aux_target is given),
+        "aux_image": MSE of the slot readout of aux_points [B, P, 2], "aux_select": cross-entropy of
+        the pointer's slot choice against aux_index [B] (the slot of the named object), when given}."""
         b = actions.shape[0]
         noise = torch.randn(actions.shape, generator=generator, device=actions.device)
         t = self.sample_time(b, generator, actions.device)
         tt = t[:, None, None]
         x_t = (1.0 - tt) * noise + tt * actions
         target = actions - noise
-        pred = self(x_t, t, features, feature_mask, state, images)
+        memory, bias = self.encode_context(features, feature_mask, images)
+        pred, state_token = self._run(x_t, t, memory, bias, state)
         err = (pred - target) ** 2
-        return err.mean() if reduction == "mean" else err.mean(dim=(1, 2))
+        out = {"flow": err.mean() if reduction == "mean" else err.mean(dim=(1, 2))}
+        if aux_target is not None:
+            if self.aux_out is None:
+                raise ValueError("aux_target given but the head has no auxiliary output (HeadConfig.aux_dim = 0)")
+            source = self._last_pointer if self.image_encoder is not None else state_token
+            aux = ((self.aux_out(source) - aux_target.float()) ** 2).mean(dim=-1)
+            out["aux"] = aux.mean() if reduction == "mean" else aux
+        if aux_points is not None:
+            if self.config.aux_image_points <= 0:
+                raise ValueError("aux_points given but the head has no image readout (HeadConfig.aux_image_points = 0)")
+            pts = self.aux_image_out(self._last_slots[:, : aux_points.shape[1]])  # slot i holds point i
+            err = ((pts - aux_points.float()) ** 2).mean(dim=(1, 2))
+            out["aux_image"] = err.mean() if reduction == "mean" else err
+        if aux_index is not None:
+            if self.image_encoder is None:
+                raise ValueError("aux_index needs the head's image encoder (object slots)")
+            ce = nn.functional.cross_entropy(self._last_slot_logits, aux_index.long(), reduction="none")
+            out["aux_select"] = ce.mean() if reduction == "mean" else ce
+        return out
 
     def sample(self, features: torch.Tensor, feature_mask: torch.Tensor, state: torch.Tensor,
                noise: torch.Tensor, num_steps: int | None = None, images: torch.Tensor | None = None) -> torch.Tensor:

@@ -140,9 +140,15 @@ class VLAPolicy:
     # ---------------------------------------------------------------- loading and saving
     @classmethod
     def from_pretrained(cls, folder: str | Path, *, backend: str = "torch", device: str | None = None,
-                        num_steps: int | None = None, noise_scale: float = 1.0, seed: int = 0) -> "VLAPolicy":
+                        num_steps: int | None = None, noise_scale: float = 1.0, seed: int = 0,
+                        torch_threads: int | None = None) -> "VLAPolicy":
+        """Load a checkpoint folder. torch_threads: set torch's intra-op threads for this process
+        (the bundled CPU demo asks for 1: beside the sim on a 2-core machine, 2 threads
+        oversubscribe and calls take up to 10x longer)."""
         from roboalign.policy.backbone import Backbone
 
+        if torch_threads:
+            torch.set_num_threads(int(torch_threads))
         folder = Path(folder)
         if not (folder / INFO_FILE).is_file():
             raise FileNotFoundError(f"{folder} has no {INFO_FILE}: not a VLA checkpoint (write one with "
@@ -155,7 +161,9 @@ class VLAPolicy:
                    NormStats.load(folder / STATE_STATS_FILE), backend=backend, num_steps=num_steps,
                    noise_scale=noise_scale, seed=seed, folder=folder)
 
-    def save_pretrained(self, folder: str | Path) -> Path:
+    def save_pretrained(self, folder: str | Path, policy_args: dict[str, Any] | None = None) -> Path:
+        """Write the checkpoint folder; policy_args become the defaults the registry passes to
+        load_checkpoint (roboalign_policy.yaml `args`, e.g. {"torch_threads": 1})."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         self.backbone.save_pretrained(folder / BACKBONE_DIR)
@@ -163,7 +171,8 @@ class VLAPolicy:
         self.action_stats.save(folder / ACTION_STATS_FILE)
         self.state_stats.save(folder / STATE_STATS_FILE)
         (folder / INFO_FILE).write_text(json.dumps(self.info.to_dict(), indent=2))
-        (folder / "roboalign_policy.yaml").write_text(yaml.safe_dump({"kind": "vla", "args": {}}, sort_keys=False))
+        (folder / "roboalign_policy.yaml").write_text(yaml.safe_dump({"kind": "vla", "args": dict(policy_args or {})},
+                                                                         sort_keys=False))
         self.folder = folder
         return folder
 
@@ -287,7 +296,8 @@ class VLAPolicy:
 
 
 def load_checkpoint(folder: str | Path, **kwargs: Any) -> VLAPolicy:
-    """Registry entry point for `kind: vla` (kwargs: backend, device, num_steps, noise_scale, seed)."""
+    """Registry entry point for `kind: vla` (kwargs: backend, device, num_steps, noise_scale, seed,
+    torch_threads), e.g. `roboalign serve --policy DIR --policy-arg backend=onnxruntime`."""
     return VLAPolicy.from_pretrained(folder, **kwargs)
 
 
@@ -310,7 +320,8 @@ def truncate_backbone(backbone, layer: int) -> None:
 
 
 def build_tiny_vla(horizon: int = 8, action_dim: int = 7, d_model: int = 32, num_layers: int = 2,
-                   image_size: tuple[int, int] = (56, 56), seed: int = 0, **backbone_sizes: Any) -> VLAPolicy:
+                   image_size: tuple[int, int] = (56, 56), seed: int = 0, head_image_size: int = 0,
+                   **backbone_sizes: Any) -> VLAPolicy:
     """A randomly initialised tiny VLA (tiny Qwen2.5-VL + small head + stats of random chunks) for
     tests and wiring checks: real code paths, meaningless actions."""
     from roboalign.policy.action_head import HeadConfig
@@ -320,7 +331,8 @@ def build_tiny_vla(horizon: int = 8, action_dim: int = 7, d_model: int = 32, num
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
     head = FlowMatchingHead(HeadConfig(action_dim=action_dim, horizon=horizon, state_dim=action_dim,
-                                       feature_dim=backbone.hidden_size, d_model=d_model, num_layers=num_layers))
+                                       feature_dim=backbone.hidden_size, d_model=d_model, num_layers=num_layers,
+                                       image_size=head_image_size))
     with torch.no_grad():  # leave the zero-initialised output layers non-zero so outputs depend on inputs
         for name, p in head.named_parameters():
             if "modulation" in name or "action_out" in name:

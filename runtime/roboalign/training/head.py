@@ -156,13 +156,44 @@ def cached_images(paths: tuple[str, ...], cfg: HeadRunConfig, size: int, log=pri
     return out
 
 
+def sim_target_labels(paths: tuple[str, ...], cfg: HeadRunConfig) -> np.ndarray:
+    """[target xy, every block's xy in tasks.OBJECT_NAMES order (m, arm base frame), target index]
+    per frame of sim episodes, [N, 2 + 2 * blocks + 1], in RobotFrames order.
+
+    Privileged, training-only labels for the auxiliary loss: the episode's seed and family
+    regenerate its layout (roboalign.sim.tasks is deterministic in the seed)."""
+    from roboalign.sim import tasks
+    from roboalign.training.episodes import find_episode_dirs
+
+    d, out = cfg.data, []
+    for p in paths:
+        for ep_dir in find_episode_dirs(p):
+            meta = json.loads((ep_dir / "episode.json").read_text())
+            if d.only_successful and not meta.get("success"):
+                continue
+            task = (meta.get("metadata") or {}).get("task") or {}
+            if "seed" not in task or "family" not in task:
+                raise ValueError(f"{ep_dir}: no task seed/family in episode.json; aux_target sim_target_xy "
+                                 "needs episodes recorded by the simulator (roboalign sim demos / train make-data)")
+            info, layout = tasks.sample_task(int(task["seed"]), task["family"])
+            if info.target != task.get("target"):
+                raise ValueError(f"{ep_dir}: regenerated task {info.target} differs from the recorded {task.get('target')}")
+            row = np.concatenate([layout.block_xy[info.target]] + [layout.block_xy[n] for n in tasks.OBJECT_NAMES]
+                                 + [[tasks.OBJECT_NAMES.index(info.target)]])
+            out += [row] * len(range(0, int(meta["length"]), d.stride))
+    return np.asarray(out, dtype=np.float64)
+
+
 class HeadData:
     """Normalised training tensors for the head: targets in the action frame, states, and the
     head's own images when it has an image encoder."""
 
     def __init__(self, fs: FeatureSet, action_stats: NormStats, state_stats: NormStats, frame: str,
-                 absolute_dims: tuple[int, ...], images: np.ndarray | None = None):
+                 absolute_dims: tuple[int, ...], images: np.ndarray | None = None, aux: np.ndarray | None = None):
         self.fs, self.images = fs, images
+        self.aux = None if aux is None else aux.astype(np.float32)
+        if self.aux is not None and len(self.aux) != len(fs):
+            raise ValueError(f"{len(self.aux)} auxiliary labels for {len(fs)} frames")
         targets = action_frames.to_frame(fs.chunks, fs.states, frame, absolute_dims)
         self.actions = action_stats.normalize(targets).astype(np.float32)
         self.states = state_stats.normalize(fs.states).astype(np.float32)
@@ -181,6 +212,15 @@ class HeadData:
             images = torch.from_numpy(imgs.astype(np.float32) / 255.0).to(device)
         return (torch.from_numpy(self.actions[idx]).to(device), torch.from_numpy(feats).to(device),
                 torch.from_numpy(mask).to(device), torch.from_numpy(self.states[idx]).to(device), images)
+
+    def aux_batch(self, idx: np.ndarray, device) -> dict:
+        """Keyword arguments of FlowMatchingHead.loss_terms for the auxiliary labels of `idx`."""
+        import torch
+
+        if self.aux is None:
+            return {}
+        a = torch.from_numpy(self.aux[idx]).to(device)
+        return {"aux_target": a[:, :2], "aux_points": a[:, 2:-1].reshape(len(idx), -1, 2), "aux_index": a[:, -1]}
 
 
 def _random_shift(images: np.ndarray, pad: int, rng: np.random.Generator) -> np.ndarray:
@@ -208,20 +248,38 @@ def evaluate(head, data: HeadData, action_stats: NormStats, frame: str, absolute
     head.eval()
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
-    n, losses, errs, first = len(data.fs), [], [], []
+    n, losses, errs, first, aux_err, img_err, sel_ok = len(data.fs), [], [], [], [], [], []
     with torch.no_grad():
         for start in range(0, n, batch):
             idx = np.arange(start, min(start + batch, n))
             a, f, m, s, im = data.batch(idx, "cpu")
-            losses.append(float(head.loss(a, f, m, s, generator=gen, images=im)) * len(idx))
+            aux = data.aux_batch(idx, "cpu")
+            if not head.config.aux_image_points:
+                aux.pop("aux_points", None)
+                aux.pop("aux_index", None)
+            terms = head.loss_terms(a, f, m, s, generator=gen, images=im, reduction="none", **aux)
+            losses.append(float(terms["flow"].sum()))
+            if "aux" in terms:
+                aux_err.append(terms["aux"].numpy())
+            if "aux_image" in terms:
+                img_err.append(terms["aux_image"].numpy())
+            if "aux_select" in terms:
+                sel_ok.append((head._last_slot_logits.argmax(-1) == aux["aux_index"].long()).numpy())
             noise = torch.from_numpy(rng.standard_normal(a.shape).astype(np.float32))
             out = head.sample(f, m, s, noise, images=im).numpy().astype(np.float64)
             pred = action_frames.from_frame(action_stats.unnormalize(out), data.fs.states[idx], frame, absolute_dims)
             err = np.abs(pred - data.fs.chunks[idx])[..., :6]  # arm joints, rad
             errs.append(err.mean(axis=(1, 2)))
             first.append(err[:, :4].mean(axis=(1, 2)))
-    return {"loss": sum(losses) / n, "chunk_mae_rad": float(np.concatenate(errs).mean()),
-            "first4_mae_rad": float(np.concatenate(first).mean())}
+    out = {"loss": sum(losses) / n, "chunk_mae_rad": float(np.concatenate(errs).mean()),
+           "first4_mae_rad": float(np.concatenate(first).mean())}
+    if aux_err:
+        out["aux_mse"] = float(np.concatenate(aux_err).mean())  # normalised units
+    if img_err:
+        out["aux_image_mse"] = float(np.concatenate(img_err).mean())
+    if sel_ok:
+        out["select_accuracy"] = float(np.concatenate(sel_ok).mean())
+    return out
 
 
 def run_head_training(cfg: HeadRunConfig, log=print) -> dict[str, Any]:
@@ -254,11 +312,23 @@ def run_head_training(cfg: HeadRunConfig, log=print) -> dict[str, Any]:
     size = cfg.head.image_size
     train_img = cached_images(cfg.data.train, cfg, size, log) if size else None
     val_img = cached_images(cfg.data.val, cfg, size, log) if size and val_fs else None
-    train = HeadData(train_fs, action_stats, state_stats, d.action_frame, d.absolute_dims, train_img)
-    val = HeadData(val_fs, action_stats, state_stats, d.action_frame, d.absolute_dims, val_img) if val_fs else None
+    aux_train = aux_val = None
+    if t.aux_target == "sim":
+        raw = sim_target_labels(cfg.data.train, cfg)
+        aux_stats = NormStats.fit(raw[:, :-1])  # positions normalised; the index column stays as is
+        norm = lambda r: np.concatenate([aux_stats.normalize(r[:, :-1]), r[:, -1:]], axis=1)  # noqa: E731
+        aux_train = norm(raw)
+        aux_val = norm(sim_target_labels(cfg.data.val, cfg)) if val_fs else None
+    elif t.aux_target != "none":
+        raise ValueError(f"train.aux_target {t.aux_target!r}: use none or sim")
+    train = HeadData(train_fs, action_stats, state_stats, d.action_frame, d.absolute_dims, train_img, aux_train)
+    val = (HeadData(val_fs, action_stats, state_stats, d.action_frame, d.absolute_dims, val_img, aux_val)
+           if val_fs else None)
 
     hc = HeadConfig(action_dim=targets.shape[2], horizon=d.horizon, state_dim=train_fs.states.shape[1],
                     feature_dim=train_fs.hidden.shape[1], num_cameras=train_img.shape[1] if size else 1,
+                    aux_dim=0 if aux_train is None else 2,
+                    aux_image_points=(aux_train.shape[1] - 3) // 2 if aux_train is not None and size else 0,
                     **dataclasses.asdict(cfg.head))
     torch.manual_seed(t.seed)
     head = FlowMatchingHead(hc).to(t.device)
@@ -274,7 +344,7 @@ def run_head_training(cfg: HeadRunConfig, log=print) -> dict[str, Any]:
     gen = torch.Generator().manual_seed(t.seed)
     metrics_path = out / "metrics.jsonl"
     metrics_path.unlink(missing_ok=True)
-    order, pos, running = rng.permutation(len(train_fs)), 0, []
+    order, pos, running, running_aux = rng.permutation(len(train_fs)), 0, [], []
     t_train = time.perf_counter()
     history = []
     for step in range(t.steps):
@@ -290,7 +360,12 @@ def run_head_training(cfg: HeadRunConfig, log=print) -> dict[str, Any]:
         for g in opt.param_groups:
             g["lr"] = _lr(step, t)
         head.train()
-        loss = head.loss(a, f, m, s, generator=gen, images=im)
+        aux = train.aux_batch(idx, t.device) if t.noise_samples == 1 else {}
+        if not hc.aux_image_points:
+            aux.pop("aux_points", None)
+            aux.pop("aux_index", None)
+        terms = head.loss_terms(a, f, m, s, generator=gen, images=im, **aux)
+        loss = terms["flow"] + t.aux_weight * sum(v for k, v in terms.items() if k != "flow")
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(head.parameters(), t.grad_clip)
@@ -301,12 +376,17 @@ def run_head_training(cfg: HeadRunConfig, log=print) -> dict[str, Any]:
             with torch.no_grad():
                 for pe, p in zip(ema.parameters(), head.parameters()):
                     pe.lerp_(p, 1.0 - decay)
-        running.append(float(loss.detach()))
+        running.append(float(terms["flow"].detach()))
+        if len(terms) > 1:
+            running_aux.append([float(terms[k].detach()) for k in ("aux", "aux_image", "aux_select") if k in terms])
         rec: dict[str, Any] | None = None
         if (step + 1) % t.log_every == 0:
             rec = {"step": step + 1, "loss": float(np.mean(running)), "lr": _lr(step, t),
                    "seconds": round(time.perf_counter() - t_train, 1)}
-            running = []
+            if running_aux:
+                for k, v in zip(("aux_loss", "aux_image_loss", "aux_select_loss"), np.mean(running_aux, axis=0)):
+                    rec[k] = float(v)
+            running, running_aux = [], []
         if val is not None and ((step + 1) % t.eval_every == 0 or step + 1 == t.steps):
             rec = rec or {"step": step + 1}
             rec.update({f"val_{k}": v for k, v in evaluate(ema or head, val, action_stats, d.action_frame,
@@ -332,7 +412,7 @@ def run_head_training(cfg: HeadRunConfig, log=print) -> dict[str, Any]:
                    extra={"head_parameters": final.num_parameters(), "train_frames": len(train_fs),
                           "train_steps": t.steps})
     policy = VLAPolicy(backbone, final, info, action_stats, state_stats)
-    policy.save_pretrained(out)
+    policy.save_pretrained(out, {"torch_threads": t.torch_threads} if t.torch_threads else None)
     summary: dict[str, Any] = {"feature_seconds": round(feature_s, 1), "train_seconds": round(train_s, 1),
                                "head_parameters": final.num_parameters(), "train_frames": len(train_fs),
                                "val_frames": len(val_fs) if val_fs else 0, "last": history[-1] if history else {}}

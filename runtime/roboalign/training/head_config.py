@@ -65,7 +65,10 @@ class HeadTrainConfig:
     """AdamW with linear warm-up and cosine decay; `ema` > 0 keeps an exponential moving average
     of the weights (saved instead of the raw ones). `noise_samples`: flow-matching draws per
     example and step. image_shift: random-shift augmentation of the head's own images (pixels at
-    the encoder's size; DrQ-style pad + random crop)."""
+    the encoder's size; DrQ-style pad + random crop). aux_target "sim": auxiliary losses (weight
+    aux_weight) on the target block's table position read from the final state token, and, with
+    the head's image encoder, on every block's position read from the image tokens alone; labels
+    come from the sim episodes' seeds (training only; see docs/stage3.md)."""
 
     output_dir: str = "outputs/stage3_head"
     steps: int = 4000
@@ -78,6 +81,8 @@ class HeadTrainConfig:
     ema: float = 0.0
     noise_samples: int = 1
     image_shift: int = 4
+    aux_target: str = "none"  # "sim": also regress block positions (sim demos only; docs/stage3.md)
+    aux_weight: float = 1.0
     eval_every: int = 500
     log_every: int = 50
     seed: int = 0
