@@ -86,16 +86,19 @@ def main() -> int:
     with torch.no_grad():
         for i in range(args.iters + 5):  # 5 warm-up rounds
             obs = observations[i % len(observations)]
-            f, m, s, n = inputs[i % len(inputs)]
-            ft, mt, st, nt = (torch.from_numpy(x) for x in (f, m, s, n))
+            x = inputs[i % len(inputs)]
+            f, m, s, n = x[:4]
+            im = x[4] if len(x) > 4 else None  # the head's own images, when it has an image encoder
+            ft, mt, st, nt = (torch.from_numpy(v) for v in (f, m, s, n))
+            imt = None if im is None else torch.from_numpy(im)
             tt = torch.tensor([float(rng.uniform())], dtype=torch.float32)
-            step_feeds = {"noisy_actions": n, "t": tt.numpy(), "features": f, "feature_mask": m, "state": s}
+            step_feeds = dict(zip(onnx_export.graph_names("step", head)[0], (n, tt.numpy(), f, m, s, im)))
             rec = {
-                ("preprocess", "torch"): timed(lambda: policy.encode([obs])),
-                ("head_step", "torch"): timed(lambda: head(nt, tt, ft, mt, st)),
+                ("preprocess", "torch"): timed(lambda: (policy.encode([obs]), policy.head_images([obs]))),
+                ("head_step", "torch"): timed(lambda: head(nt, tt, ft, mt, st, imt)),
                 ("head_step", "onnxruntime"): timed(lambda: step.session.run(None, step_feeds)),
-                ("head_chunk", "torch"): timed(lambda: head.sample(ft, mt, st, nt, steps)),
-                ("head_chunk", "onnxruntime"): timed(lambda: sampler.run(f, m, s, n)),
+                ("head_chunk", "torch"): timed(lambda: head.sample(ft, mt, st, nt, steps, imt)),
+                ("head_chunk", "onnxruntime"): timed(lambda: sampler.run(f, m, s, n, im)),
                 ("policy", "torch"): timed(lambda: policy.predict([obs], n)),
                 ("policy", "onnxruntime"): timed(lambda: ort_policy.predict([obs], n)),
             }
