@@ -2,11 +2,8 @@
 
     roboalign train head --config configs/head_tiny.yaml [--set train.steps=2000 ...]
 
-Why cache: the backbone is frozen, so its hidden states for a training frame never change.
-They are computed once (one batched forward pass per `feature_batch` frames, stopped after
-`feature_layer`) and stored as float16 in data.cache_dir, keyed by the backbone weights, the
-layer and the data; every later run with the same inputs starts training at once. On CPU this
-turns minutes per epoch into seconds.
+The backbone is frozen, so its features are computed once and cached (training/head_features.py);
+on CPU this turns minutes per epoch into seconds.
 
 Steps: open the episodes -> features (cache) -> fit NormStats of the targets (action frame)
 and of the state -> train the head (AdamW, warm-up + cosine, optional EMA) -> validation
@@ -17,7 +14,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import hashlib
 import json
 import math
 import time
@@ -29,159 +25,8 @@ import numpy as np
 from roboalign.core import NormStats
 from roboalign.policy import actions as action_frames
 from roboalign.training.head_config import HeadRunConfig
-
-
-@dataclasses.dataclass
-class FeatureSet:
-    """Cached inputs of N frames: hidden states packed as [sum T_i, C] float16 with offsets [N+1],
-    states [N, D] and absolute chunks [N, H, D] (float64)."""
-
-    hidden: np.ndarray
-    offsets: np.ndarray
-    states: np.ndarray
-    chunks: np.ndarray
-
-    def __len__(self) -> int:
-        return int(self.states.shape[0])
-
-    def batch(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(features [B, Tmax, C] float32, mask [B, Tmax]) for frames `idx` (right padded)."""
-        lens = self.offsets[idx + 1] - self.offsets[idx]
-        tmax = int(lens.max())
-        feats = np.zeros((len(idx), tmax, self.hidden.shape[1]), np.float32)
-        mask = np.zeros((len(idx), tmax), np.float32)
-        for j, (i, n) in enumerate(zip(idx, lens)):
-            feats[j, :n] = self.hidden[self.offsets[i]:self.offsets[i] + n]
-            mask[j, :n] = 1.0
-        return feats, mask
-
-    def save(self, path: Path) -> None:
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, hidden=self.hidden, offsets=self.offsets, states=self.states, chunks=self.chunks)
-        tmp.rename(path)
-
-    @classmethod
-    def load(cls, path: Path) -> "FeatureSet":
-        with np.load(path) as z:
-            return cls(z["hidden"], z["offsets"], z["states"], z["chunks"])
-
-
-def _backbone_key(path: str) -> str:
-    """Identity of a backbone checkpoint: its weight files' names, sizes and first/last MiB."""
-    folder = Path(path)
-    h = hashlib.sha256(str(path).encode())
-    for f in sorted(folder.glob("*.safetensors")) if folder.is_dir() else []:
-        h.update(f"{f.name}:{f.stat().st_size}".encode())
-        with open(f, "rb") as fh:
-            h.update(fh.read(1 << 20))
-            fh.seek(max(0, f.stat().st_size - (1 << 20)))
-            h.update(fh.read())
-    return h.hexdigest()[:16]
-
-
-def open_frames(paths: tuple[str, ...], cfg: HeadRunConfig):
-    from roboalign.training.episodes import RobotFrames, load_lerobot_episodes, load_project_episodes, is_lerobot_dir
-
-    d = cfg.data
-    episodes = []
-    for p in paths:
-        episodes += load_lerobot_episodes(p) if is_lerobot_dir(p) else load_project_episodes(p, d.only_successful)
-    return RobotFrames(episodes, d.horizon, d.cameras, d.stride)
-
-
-def compute_features(backbone, frames, layer: int, batch: int = 32, log=print) -> FeatureSet:
-    """Backbone hidden states of `layer` for every frame (its generation prompt), packed."""
-    import torch
-
-    from roboalign.core import Observation
-
-    hidden, lens, states, chunks = [], [], [], []
-    t0 = time.perf_counter()
-    for start in range(0, len(frames), batch):
-        samples = [frames[i] for i in range(start, min(start + batch, len(frames)))]
-        obs = [Observation(images=dict(zip(s.cameras, s.images)), joint_positions=s.state, instruction=s.instruction)
-               for s in samples]
-        with torch.no_grad():
-            f = backbone.features(obs, layer)
-        h = f.hidden.float().cpu().numpy()
-        m = f.attention_mask.cpu().numpy().astype(bool)
-        for j, s in enumerate(samples):
-            hidden.append(h[j][m[j]].astype(np.float16))
-            lens.append(int(m[j].sum()))
-            states.append(s.state)
-            chunks.append(s.chunk)
-        if start == 0 or (start // batch) % 20 == 0:
-            log(f"features: {start + len(samples)}/{len(frames)} frames ({time.perf_counter() - t0:.0f} s)")
-    offsets = np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
-    return FeatureSet(np.concatenate(hidden), offsets, np.stack(states), np.stack(chunks))
-
-
-def cached_features(backbone, backbone_path: str, paths: tuple[str, ...], cfg: HeadRunConfig, layer: int,
-                    log=print) -> FeatureSet:
-    d = cfg.data
-    key = json.dumps({"backbone": _backbone_key(backbone_path), "layer": layer, "paths": [str(Path(p).resolve()) for p in paths],
-                      "horizon": d.horizon, "cameras": d.cameras, "stride": d.stride, "ok": d.only_successful,
-                      "fmt": backbone.prompt_format.to_dict()}, sort_keys=True)
-    path = Path(d.cache_dir) / f"features_{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"
-    if path.is_file():
-        log(f"features: cached {path}")
-        return FeatureSet.load(path)
-    frames = open_frames(paths, cfg)
-    log(f"features: {len(frames)} frames from {len(frames.episodes)} episodes, layer {layer}")
-    fs = compute_features(backbone, frames, layer, d.feature_batch, log)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fs.save(path)
-    return fs
-
-
-def cached_images(paths: tuple[str, ...], cfg: HeadRunConfig, size: int, log=print) -> np.ndarray:
-    """Camera images of every frame resized for the head's own encoder: uint8 [N, cams, 3, S, S]
-    (same frame order as the features; the resize is action_head.prepare_images)."""
-    from roboalign.policy.action_head import prepare_images
-
-    d = cfg.data
-    key = json.dumps({"paths": [str(Path(p).resolve()) for p in paths], "size": size, "cameras": d.cameras,
-                      "stride": d.stride, "ok": d.only_successful, "horizon": d.horizon}, sort_keys=True)
-    path = Path(d.cache_dir) / f"images_{hashlib.sha256(key.encode()).hexdigest()[:16]}.npy"
-    if path.is_file():
-        return np.load(path)
-    frames = open_frames(paths, cfg)
-    out = np.empty((len(frames), len(frames.cameras), 3, size, size), np.uint8)
-    for i, (e, t) in enumerate(frames.index):
-        ep = frames.episodes[e]
-        out[i] = np.round(prepare_images([ep.images[c][t] for c in frames.cameras], size) * 255.0).astype(np.uint8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.save(path, out)
-    log(f"images: {len(out)} frames at {size} px cached in {path}")
-    return out
-
-
-def sim_target_labels(paths: tuple[str, ...], cfg: HeadRunConfig) -> np.ndarray:
-    """[target xy, every block's xy in tasks.OBJECT_NAMES order (m, arm base frame), target index]
-    per frame of sim episodes, [N, 2 + 2 * blocks + 1], in RobotFrames order.
-
-    Privileged, training-only labels for the auxiliary loss: the episode's seed and family
-    regenerate its layout (roboalign.sim.tasks is deterministic in the seed)."""
-    from roboalign.sim import tasks
-    from roboalign.training.episodes import find_episode_dirs
-
-    d, out = cfg.data, []
-    for p in paths:
-        for ep_dir in find_episode_dirs(p):
-            meta = json.loads((ep_dir / "episode.json").read_text())
-            if d.only_successful and not meta.get("success"):
-                continue
-            task = (meta.get("metadata") or {}).get("task") or {}
-            if "seed" not in task or "family" not in task:
-                raise ValueError(f"{ep_dir}: no task seed/family in episode.json; aux_target sim_target_xy "
-                                 "needs episodes recorded by the simulator (roboalign sim demos / train make-data)")
-            info, layout = tasks.sample_task(int(task["seed"]), task["family"])
-            if info.target != task.get("target"):
-                raise ValueError(f"{ep_dir}: regenerated task {info.target} differs from the recorded {task.get('target')}")
-            row = np.concatenate([layout.block_xy[info.target]] + [layout.block_xy[n] for n in tasks.OBJECT_NAMES]
-                                 + [[tasks.OBJECT_NAMES.index(info.target)]])
-            out += [row] * len(range(0, int(meta["length"]), d.stride))
-    return np.asarray(out, dtype=np.float64)
+from roboalign.training.head_features import (  # noqa: F401 - re-exported for scripts
+    FeatureSet, cached_features, cached_images, compute_features, open_frames, sim_target_labels)
 
 
 class HeadData:
