@@ -11,6 +11,7 @@ from roboalign.core import ActionChunk, Observation
 from roboalign.policy.registry import load_policy
 from roboalign.policy.vla import VLAPolicy, build_tiny_vla
 
+BUNDLED = Path(__file__).resolve().parents[2] / "models" / "roboalign-sim-touch-tiny"
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -128,3 +129,33 @@ def test_head_with_its_own_image_encoder_serves_and_exports(tmp_path, monkeypatc
     a, b = torch_policy.predict(obs, noise), ort_policy.predict(obs, noise)
     assert np.isfinite(a).all() and np.abs(a - b).max() < 1e-4 and cosine(a, b) > 0.999
     assert torch_policy.metadata()["head_image_encoder"] is True
+
+
+def test_bundled_model_loads_and_returns_a_finite_chunk():
+    assert (BUNDLED / "roboalign_policy.yaml").is_file(), f"bundled checkpoint missing at {BUNDLED}"
+    policy = load_policy(BUNDLED)
+    meta = policy.metadata()
+    h, w = meta["image_size"]
+    obs = Observation(images={c: np.full((h, w, 3), 90, np.uint8) for c in meta["cameras"]},
+                      joint_positions=policy.example_observation().joint_positions, instruction="touch the red block")
+    chunk = policy.infer(obs)
+    assert chunk.actions.shape == (meta["chunk_length"], meta["action_dim"]) and chunk.is_finite()
+    assert chunk.dt == meta["control_period"]
+
+
+def test_bundled_onnx_graph_matches_the_bundled_head():
+    from roboalign.export.backends import sampler_onnx
+
+    policy = VLAPolicy.from_pretrained(BUNDLED)
+    assert sampler_onnx(policy.head, BUNDLED, policy.num_steps) == BUNDLED / "onnx" / "head_sampler.onnx"
+
+
+def test_bundled_model_touches_the_named_block_in_the_sim():
+    """Direct closed loop on 4 held-out seeds (~2 s); docs/stage3.md has the 100-seed and ROS numbers."""
+    from roboalign.sim.arm import SimArm
+    from roboalign.sim.rollout import run_episode
+
+    policy = VLAPolicy.from_pretrained(BUNDLED)
+    arm = SimArm(render_size=tuple(policy.info.image_size), cameras=policy.info.cameras, task_family="touch")
+    results = [run_episode(arm, policy, seed=10_000 + i, max_seconds=6.0) for i in range(4)]
+    assert sum(r.success for r in results) >= 3, [r.summary() for r in results]
