@@ -10,6 +10,13 @@ import argparse
 import importlib
 import sys
 
+from roboalign import __version__
+from roboalign.errors import RoboAlignError
+
+# argparse `dest`s of the command levels, joined into the name printed before an error line.
+_COMMAND_KEYS = ("command", "train_command", "sim_command", "eval_command", "export_command",
+                 "tokenizer_command", "keys_command")
+
 COMMAND_MODULES = (
     "roboalign.rollout",          # rollout --sim: the whole ROS 2 graph against the MuJoCo arm
     "roboalign.serving.cli",      # serve, keys
@@ -23,6 +30,8 @@ COMMAND_MODULES = (
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="roboalign", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"roboalign {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         try:
@@ -36,16 +45,30 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command under the error convention of roboalign.errors: a mistake is one line on
+    stderr, exit 2 for usage/configuration, 1 for a failed run; a traceback only with --debug."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    prog = " ".join(["roboalign", *(str(getattr(args, k)) for k in _COMMAND_KEYS if getattr(args, k, None))])
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except RoboAlignError as exc:
+        if args.debug:
+            raise
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except Exception as exc:  # an unexpected failure: one line, the traceback with --debug
+        if args.debug:
+            raise
+        print(f"{prog}: {type(exc).__name__}: {exc} (run `roboalign --debug ...` for the traceback)",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
