@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-import ipaddress
 import logging
 import math
 import signal
@@ -25,22 +24,32 @@ from typing import Any
 import msgpack
 import numpy as np
 import zmq
+from zmq.utils.monitor import recv_monitor_message
 
 from roboalign.core.action import ActionChunk
 from roboalign.core.observation import Observation
 from roboalign.core.policy import Policy
-from roboalign.serving import codec, errors, logs, protocol
+from roboalign.errors import RoboAlignError, UsageError
+from roboalign.serving import codec, errors, header_scan, logs, protocol
 from roboalign.serving.auth import ServerAuth, ZapHandler
+from roboalign.serving.endpoint import parse_endpoint
 from roboalign.serving.errors import ProtocolError
 from roboalign.serving.stats import ServerStats
 
 
 _EVENTS = int(zmq.EVENTS)
 _POLLIN = int(zmq.POLLIN)
+# Handshakes the monitor socket reports as failed. HANDSHAKE_FAILED_AUTH is not among them:
+# the ZAP handler counts those itself, with the refused key.
+_HANDSHAKE_FAILED = zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
 
 
-class ServerStartError(RuntimeError):
-    """The server could not start (address in use, bad endpoint, ...); the message says why."""
+class ServerStartError(RoboAlignError, RuntimeError):
+    """The server could not start (address in use, cannot bind, ...); the message says why (exit 1)."""
+
+
+class EndpointRefused(UsageError, ServerStartError):
+    """The endpoint is malformed, or may not be served as configured (exit 2: change the flags)."""
 
 
 @dataclasses.dataclass
@@ -50,20 +59,6 @@ class _Pending:
     observation: Observation
     t_recv: float      # perf_counter seconds
     t_decoded: float
-
-
-def _is_loopback(endpoint: str) -> bool:
-    if endpoint.startswith(("ipc://", "inproc://")):
-        return True
-    if not endpoint.startswith("tcp://"):
-        return False
-    host = endpoint[len("tcp://"):].rsplit(":", 1)[0].strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False  # an interface name or "*": every interface
 
 
 def _plain(obj: Any) -> Any:
@@ -96,8 +91,12 @@ class PolicyServer:
             raise ValueError("max_batch must be >= 1")
         if max_wait_ms < 0:
             raise ValueError("max_wait_ms must be >= 0")
-        if not _is_loopback(bind) and auth is None and not allow_insecure_remote:
-            raise ServerStartError(
+        try:
+            endpoint = parse_endpoint(bind)
+        except ValueError as exc:
+            raise EndpointRefused(str(exc)) from None
+        if not endpoint.is_loopback and auth is None and not allow_insecure_remote:
+            raise EndpointRefused(
                 f"refusing to serve {bind} without authentication: anyone on the network could drive "
                 "the robot. Bind tcp://127.0.0.1:PORT, turn on CurveZMQ (--auth-keys DIR), or pass "
                 "--allow-insecure-remote on a trusted network"
@@ -119,6 +118,7 @@ class PolicyServer:
         self._ctx: zmq.Context | None = None
         self._sock: zmq.Socket | None = None
         self._zap: ZapHandler | None = None
+        self._monitor: zmq.Socket | None = None
         self._metadata: dict[str, Any] = {}
         self._warn_limit = logs.RateLimited(per_second=10)
         self.endpoint: str | None = None
@@ -148,10 +148,16 @@ class PolicyServer:
             sock.setsockopt(zmq.SNDHWM, 1000)
             sock.setsockopt(zmq.RCVTIMEO, int(self.poll_interval_s * 1000))
             sock.setsockopt(zmq.SNDTIMEO, 0)
+            # A reply to a client that is gone raises EHOSTUNREACH instead of vanishing
+            # silently, so undeliverable replies are counted (stats.dropped).
+            sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
             sock.setsockopt(zmq.TCP_KEEPALIVE, 1)  # notice robots that vanished without a FIN
             sock.setsockopt(zmq.TCP_KEEPALIVE_IDLE, 30)
             if self.auth is not None:
                 self.auth.apply(sock)
+            # Failed handshakes never reach the ZAP handler (a plain client at a CURVE server):
+            # the monitor socket is where they can be counted.
+            self._monitor = sock.get_monitor_socket(_HANDSHAKE_FAILED)
             sock.bind(self.bind)
         except zmq.ZMQError as exc:
             self._close_sockets()
@@ -253,6 +259,11 @@ class PolicyServer:
         self.close()
 
     def _close_sockets(self) -> None:
+        if self._monitor is not None:
+            if self._sock is not None:
+                self._sock.disable_monitor()
+            self._monitor.close(linger=0)
+            self._monitor = None
         if self._sock is not None:
             self._sock.close(linger=1000)  # flush replies for up to 1 s
             self._sock = None
@@ -271,6 +282,8 @@ class PolicyServer:
         poller.register(sock, zmq.POLLIN)
         if self._zap is not None:
             poller.register(self._zap.socket, zmq.POLLIN)
+        if self._monitor is not None:
+            poller.register(self._monitor, zmq.POLLIN)
         capacity = self.max_batch if self._batched else 1
         pending: list[_Pending] = []
         while not self._stop.is_set():
@@ -283,6 +296,8 @@ class PolicyServer:
             try:
                 if self._zap is not None and self._zap.socket in events:
                     self._answer_zap()
+                if self._monitor is not None and self._monitor in events:
+                    self._count_failed_handshakes()
                 if sock in events:
                     # EVENTS rather than catching zmq.Again: no exception on the hot path.
                     while len(pending) < capacity and sock.get(_EVENTS) & _POLLIN:
@@ -305,8 +320,22 @@ class PolicyServer:
         if ok:
             self.stats.auth_accepted += 1
         else:
-            self.stats.auth_rejected += 1
+            self.stats.auth_rejected_key += 1
             self._warn("serve.auth_rejected", address=address, client_key=key or "?")
+
+    def _count_failed_handshakes(self) -> None:
+        assert self._monitor is not None
+        while self._monitor.poll(0):
+            event = recv_monitor_message(self._monitor, zmq.NOBLOCK)
+            if not event["event"] & _HANDSHAKE_FAILED:
+                continue
+            self.stats.auth_rejected_handshake += 1
+            if event["value"] == zmq.PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH:
+                reason = ("a client without CURVE keys" if self.auth is not None
+                          else "a CURVE client, but this server has auth off")
+            else:
+                reason = f"handshake error {event['value']:#x} (a wrong server key, or not a ZMQ peer)"
+            self._warn("serve.handshake_failed", reason=reason)
 
     def _warn(self, name: str, **fields: Any) -> None:
         if self._warn_limit.allow():
@@ -319,9 +348,10 @@ class PolicyServer:
         try:
             protocol.send_frames(self._sock, [identity, *frames])  # ROUTER: never blocks
             self.stats.replies += 1
-        except zmq.ZMQError as exc:  # peer gone or its queue full: ROUTER drops, we count
-            self.stats.dropped += 1
-            self._warn("serve.reply_dropped", reason=exc.strerror)
+        except zmq.ZMQError as exc:  # ROUTER_MANDATORY: the peer is gone, or its queue is full
+            reason = "client_gone" if exc.errno == zmq.EHOSTUNREACH else "client_not_reading"
+            self.stats.drop(reason)
+            self._warn("serve.reply_dropped", reason=reason, detail=exc.strerror)
 
     def _reply_error(self, identity: bytes, request_id: int | None, code: str, message: str,
                      kind: str = "") -> None:
@@ -333,13 +363,18 @@ class PolicyServer:
         """Decode one message; answer it now, or return it for inference."""
         t_recv = time.perf_counter()
         if len(frames) < 2:  # no envelope or no header: nothing we could reply to
-            self.stats.dropped += 1
+            self.stats.drop("no_header")
             return None
         identity = frames[0].bytes
         try:
             msg = protocol.decode(frames[1:], self.limits)
         except ProtocolError as exc:
             self._reply_error(identity, exc.request_id, exc.code, exc.message)
+            return None
+        except Exception as exc:  # noqa: BLE001 - a decoder bug: still answer, with the id if readable
+            self.log.exception("decoding a request failed")
+            rid = header_scan.scan(frames[1].bytes[:self.limits.max_header_bytes], self.limits).request_id
+            self._reply_error(identity, rid, errors.INTERNAL, f"{type(exc).__name__} while decoding the request")
             return None
         self.stats.requests[msg.kind] += 1
         try:
