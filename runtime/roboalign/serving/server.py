@@ -16,6 +16,7 @@ import dataclasses
 import gc
 import logging
 import math
+import os
 import signal
 import threading
 import time
@@ -103,6 +104,7 @@ class PolicyServer:
             )
         self.policy = policy
         self.bind = bind
+        self._endpoint = endpoint
         self.max_batch = int(max_batch)
         self.max_wait_s = max_wait_ms / 1000.0
         self.limits = limits
@@ -151,6 +153,8 @@ class PolicyServer:
             # A reply to a client that is gone raises EHOSTUNREACH instead of vanishing
             # silently, so undeliverable replies are counted (stats.dropped).
             sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
+            if ":" in self._endpoint.address:  # an IPv6 host: libzmq binds IPv4 only unless told
+                sock.setsockopt(zmq.IPV6, 1)
             sock.setsockopt(zmq.TCP_KEEPALIVE, 1)  # notice robots that vanished without a FIN
             sock.setsockopt(zmq.TCP_KEEPALIVE_IDLE, 30)
             if self.auth is not None:
@@ -161,7 +165,7 @@ class PolicyServer:
             sock.bind(self.bind)
         except zmq.ZMQError as exc:
             self._close_sockets()
-            raise ServerStartError(self._bind_error(exc)) from None
+            raise self._bind_error(exc) from None
         self.endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
         # Bound first so a busy port fails fast; requests that arrive meanwhile wait in ZMQ.
         self._warm_up()
@@ -172,12 +176,14 @@ class PolicyServer:
         """What the metadata endpoint answers (valid after start())."""
         return self._metadata
 
-    def _bind_error(self, exc: zmq.ZMQError) -> str:
-        if exc.errno == zmq.EADDRINUSE:
-            return (f"{self.bind} is already in use (is another server running?); stop it or pick "
-                    "another port with --bind tcp://127.0.0.1:PORT")
-        return (f"cannot bind {self.bind}: {exc.strerror}; use tcp://127.0.0.1:PORT or "
-                "ipc:///path/to/socket (the folder must exist and be writable)")
+    def _bind_error(self, exc: zmq.ZMQError) -> ServerStartError:
+        if exc.errno == zmq.EADDRINUSE:  # another process holds it: a failed start (exit 1)
+            return ServerStartError(f"{self.bind} is already in use (is another server running?); stop it or "
+                                    "pick another port with --bind tcp://127.0.0.1:PORT")
+        # No such folder or interface, no permission, an address of another machine: the
+        # endpoint must change (exit 2).
+        return EndpointRefused(f"cannot bind {self.bind}: {os.strerror(exc.errno)}; use tcp://127.0.0.1:PORT or "
+                               "ipc:///path/to/socket (the folder must exist and be writable)")
 
     def _warm_up(self) -> None:
         """Run the policy a few times before announcing readiness (JIT, CUDA kernels, caches)."""
