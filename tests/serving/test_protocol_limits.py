@@ -6,6 +6,10 @@ ProtocolError (and so the error reply) carries it.
 """
 from __future__ import annotations
 
+import dataclasses
+import re
+from pathlib import Path
+
 import msgpack
 import numpy as np
 import pytest
@@ -13,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hostile_headers import header_bytes, hostile_headers, nested_list, nested_map, packed
-from roboalign.serving import errors, header_scan, protocol
+from roboalign.serving import cli, codec, errors, header_scan, protocol
 from roboalign.serving.errors import ProtocolError
 
 LIMITS = protocol.DEFAULT_LIMITS
@@ -31,10 +35,30 @@ def infer_header(request_id=42, **fields) -> list[tuple[str, bytes]]:
     return list(base.items())
 
 
-def test_the_defaults_are_the_numbers_docs_protocol_md_states():
-    assert (LIMITS.max_header_bytes, LIMITS.max_string_len, LIMITS.max_container_len, LIMITS.max_depth,
-            LIMITS.max_arrays, LIMITS.max_ndim, LIMITS.max_name_len, LIMITS.max_frame_bytes,
-            LIMITS.max_total_bytes) == (64 * 1024, 4096, 256, 16, 64, 8, 128, 32 * 2**20, 128 * 2**20)
+PROTOCOL_MD = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
+
+
+def _doc_limits() -> dict[str, str]:
+    """{field: default} from the rows "| `field` | default | ..." of the spec's limits table."""
+    return dict(re.findall(r"^\| `(\w+)` \| ([\d,]+(?: MiB)?) \|", PROTOCOL_MD.read_text(), re.M))
+
+
+def _number(text: str) -> int:
+    value, _, unit = text.partition(" ")
+    return int(value.replace(",", "")) * (2**20 if unit == "MiB" else 1)
+
+
+def test_every_limit_in_code_is_in_docs_protocol_md_with_the_same_number():
+    documented = _doc_limits()
+    fields = {f.name for f in dataclasses.fields(protocol.Limits)}
+    assert set(documented) == fields
+    for name in fields:
+        assert _number(documented[name]) == getattr(LIMITS, name), name
+    text = PROTOCOL_MD.read_text()
+    assert f"| (codec) | 1..{codec._MAX_JOINTS} |" in text
+    assert f"| (codec) | {codec._MAX_CAPTURE_STREAMS} |" in text
+    assert (f"`--max-batch` 1..{cli.MAX_BATCH}, `--max-wait-ms` 0..{cli.MAX_WAIT_MS:g}, `--max-frame-mb` "
+            f"and `--max-request-mb` {cli.MIN_FRAME_MB:g}..{cli.MAX_MB:g}") in " ".join(text.split())
 
 
 @pytest.mark.parametrize("depth", [20, 500, 1000, 1023, 1024, 1100, 5000])
