@@ -102,7 +102,7 @@ def test_a_reply_to_a_client_that_vanished_is_counted_as_dropped():
             gone = RawPeer(server.endpoint)
             body, arrays = codec.observation_to_wire(make_observation())
             gone.send(protocol.encode("infer", request_id, body, arrays))
-            assert wait_for(lambda: server.stats.requests["infer"] == request_id)  # in flight
+            assert wait_for(lambda n=request_id: server.stats.requests["infer"] == n)  # in flight
             gone.close()
         assert wait_for(lambda: server.stats.dropped == 2, timeout_s=3.0)
         with PolicyClient(server.endpoint) as client:

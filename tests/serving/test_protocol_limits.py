@@ -40,7 +40,7 @@ PROTOCOL_MD = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 
 def _doc_limits() -> dict[str, str]:
     """{field: default} from the rows "| `field` | default | ..." of the spec's limits table."""
-    return dict(re.findall(r"^\| `(\w+)` \| ([\d,]+(?: MiB)?) \|", PROTOCOL_MD.read_text(), re.M))
+    return dict(re.findall(r"^\| `(\w+)` \| ([\d,]+(?: MiB)?) \|", PROTOCOL_MD.read_text(), re.MULTILINE))
 
 
 def _number(text: str) -> int:

@@ -15,8 +15,12 @@ refused headers, never on the hot path.
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 from roboalign.serving import errors
+
+if TYPE_CHECKING:  # protocol imports this module
+    from roboalign.serving.protocol import Limits
 
 MAX_ID = 2**64 - 1
 
@@ -51,6 +55,7 @@ class _Reader:
     def __init__(self, buf: bytes) -> None:
         self.buf = buf
         self.pos = 0
+        self.raw_text = b""  # the payload of the last str read
 
     def take(self, n: int) -> bytes:
         end = self.pos + n
@@ -66,7 +71,7 @@ class _Reader:
     def item(self) -> tuple[str, int]:
         """Read one value's type and length; scalars and str/bin/ext payloads are consumed.
 
-        Returns ("int", value), ("str", byte length) with the text left in self.text,
+        Returns ("int", value), ("str", byte length) with the bytes left in self.raw_text,
         ("array", n), ("map", n pairs), ("bin", n), ("ext", n) or ("scalar", 0).
         """
         b = self.take(1)[0]
@@ -114,7 +119,7 @@ class _Reader:
 class _Walk:
     """One walk over a header; remembers the first problem and the top-level id."""
 
-    def __init__(self, raw: bytes, limits) -> None:
+    def __init__(self, raw: bytes, limits: Limits) -> None:
         self.r = _Reader(raw)
         self.limits = limits
         self.code: str | None = None
@@ -130,7 +135,7 @@ class _Walk:
         """Note what this item breaks; returns its text when it is a valid string."""
         lim = self.limits
         if is_key and kind != "str":
-            self.note(errors.BAD_HEADER, f"a map key at level {level} is not a string")
+            self.note(errors.BAD_HEADER, "a map key in the header is not a string")
         if kind == "str":
             if n > lim.max_string_len:
                 self.note(errors.TOO_LARGE, f"a string of {n} bytes in the header; limit {lim.max_string_len} bytes of UTF-8")
@@ -195,8 +200,8 @@ class _Walk:
             self.note(errors.BAD_HEADER, f"{len(self.r.buf) - self.r.pos} bytes follow the header map")
 
 
-def scan(raw: bytes, limits) -> HeaderScan:
-    """Walk a header frame msgpack refused (bytes; `limits`: a protocol.Limits)."""
+def scan(raw: bytes | memoryview, limits: Limits) -> HeaderScan:
+    """Walk a header frame msgpack refused; never raises, whatever the bytes."""
     walk = _Walk(bytes(raw), limits)
     try:
         walk.run()
