@@ -25,14 +25,13 @@ from typing import Any
 import msgpack
 import numpy as np
 import zmq
-from zmq.utils.monitor import recv_monitor_message
 
 from roboalign.core.action import ActionChunk
 from roboalign.core.observation import Observation
 from roboalign.core.policy import Policy
 from roboalign.errors import RoboAlignError, UsageError
 from roboalign.serving import codec, errors, header_scan, logs, protocol
-from roboalign.serving.auth import ServerAuth, ZapHandler
+from roboalign.serving.auth import HandshakeMonitor, ServerAuth, ZapHandler
 from roboalign.serving.endpoint import parse_endpoint
 from roboalign.serving.errors import ProtocolError
 from roboalign.serving.stats import ServerStats
@@ -40,9 +39,6 @@ from roboalign.serving.stats import ServerStats
 
 _EVENTS = int(zmq.EVENTS)
 _POLLIN = int(zmq.POLLIN)
-# Handshakes the monitor socket reports as failed. HANDSHAKE_FAILED_AUTH is not among them:
-# the ZAP handler counts those itself, with the refused key.
-_HANDSHAKE_FAILED = zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
 
 
 class ServerStartError(RoboAlignError, RuntimeError):
@@ -120,7 +116,7 @@ class PolicyServer:
         self._ctx: zmq.Context | None = None
         self._sock: zmq.Socket | None = None
         self._zap: ZapHandler | None = None
-        self._monitor: zmq.Socket | None = None
+        self._monitor: HandshakeMonitor | None = None
         self._metadata: dict[str, Any] = {}
         self._warn_limit = logs.RateLimited(per_second=10)
         self.endpoint: str | None = None
@@ -159,9 +155,7 @@ class PolicyServer:
             sock.setsockopt(zmq.TCP_KEEPALIVE_IDLE, 30)
             if self.auth is not None:
                 self.auth.apply(sock)
-            # Failed handshakes never reach the ZAP handler (a plain client at a CURVE server):
-            # the monitor socket is where they can be counted.
-            self._monitor = sock.get_monitor_socket(_HANDSHAKE_FAILED)
+            self._monitor = HandshakeMonitor(sock, curve=self.auth is not None)
             sock.bind(self.bind)
         except zmq.ZMQError as exc:
             self._close_sockets()
@@ -266,9 +260,7 @@ class PolicyServer:
 
     def _close_sockets(self) -> None:
         if self._monitor is not None:
-            if self._sock is not None:
-                self._sock.disable_monitor()
-            self._monitor.close(linger=0)
+            self._monitor.close()
             self._monitor = None
         if self._sock is not None:
             self._sock.close(linger=1000)  # flush replies for up to 1 s
@@ -289,7 +281,7 @@ class PolicyServer:
         if self._zap is not None:
             poller.register(self._zap.socket, zmq.POLLIN)
         if self._monitor is not None:
-            poller.register(self._monitor, zmq.POLLIN)
+            poller.register(self._monitor.socket, zmq.POLLIN)
         capacity = self.max_batch if self._batched else 1
         pending: list[_Pending] = []
         while not self._stop.is_set():
@@ -302,8 +294,10 @@ class PolicyServer:
             try:
                 if self._zap is not None and self._zap.socket in events:
                     self._answer_zap()
-                if self._monitor is not None and self._monitor in events:
-                    self._count_failed_handshakes()
+                if self._monitor is not None and self._monitor.socket in events:
+                    for reason in self._monitor.failures():
+                        self.stats.auth_rejected_handshake += 1
+                        self._warn("serve.handshake_failed", reason=reason)
                 if sock in events:
                     # EVENTS rather than catching zmq.Again: no exception on the hot path.
                     while len(pending) < capacity and sock.get(_EVENTS) & _POLLIN:
@@ -328,20 +322,6 @@ class PolicyServer:
         else:
             self.stats.auth_rejected_key += 1
             self._warn("serve.auth_rejected", address=address, client_key=key or "?")
-
-    def _count_failed_handshakes(self) -> None:
-        assert self._monitor is not None
-        while self._monitor.poll(0):
-            event = recv_monitor_message(self._monitor, zmq.NOBLOCK)
-            if not event["event"] & _HANDSHAKE_FAILED:
-                continue
-            self.stats.auth_rejected_handshake += 1
-            if event["value"] == zmq.PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH:
-                reason = ("a client without CURVE keys" if self.auth is not None
-                          else "a CURVE client, but this server has auth off")
-            else:
-                reason = f"handshake error {event['value']:#x} (a wrong server key, or not a ZMQ peer)"
-            self._warn("serve.handshake_failed", reason=reason)
 
     def _warn(self, name: str, **fields: Any) -> None:
         if self._warn_limit.allow():
