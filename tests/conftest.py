@@ -1,4 +1,5 @@
-"""Test-wide settings: loopback-only DDS, headless MuJoCo, per-test ROS domains and ports."""
+"""Test-wide settings: loopback-only DDS, headless MuJoCo, per-test ROS domains and ports, and
+one torch thread for the modules that ask for it."""
 from __future__ import annotations
 
 import os
@@ -31,3 +32,15 @@ def free_tcp_endpoint() -> str:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     return f"tcp://127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a test module: on the shared 2-core machine two threads
+    oversubscribe (10x slower). Use with `pytestmark = pytest.mark.usefixtures("one_torch_thread")`."""
+    import torch  # here, not at the top: most test folders never load torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

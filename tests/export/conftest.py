@@ -5,10 +5,5 @@ import pytest
 
 
 @pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _one_torch_thread_per_module(one_torch_thread):
+    """Every export test module runs with tests/conftest.py's one_torch_thread."""

@@ -10,13 +10,7 @@ from roboalign.policy.action_head import FlowMatchingHead, HeadConfig, timestep_
 CFG = HeadConfig(action_dim=7, horizon=16, state_dim=7, feature_dim=24, d_model=32, num_layers=2, num_heads=4)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """One torch thread: on the shared 2-core machine two threads oversubscribe (10x slower)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 
 
 def _inputs(batch=3, tokens=10, seed=0):

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from roboalign.core import ActionChunk, Observation
 from roboalign.policy.registry import load_policy
@@ -14,13 +13,7 @@ from roboalign.policy.vla import VLAPolicy, build_tiny_vla
 BUNDLED = Path(__file__).resolve().parents[2] / "models" / "roboalign-sim-touch-tiny"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """One torch thread: on the shared 2-core machine two threads oversubscribe (10x slower)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

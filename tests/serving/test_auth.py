@@ -12,6 +12,7 @@ from roboalign.serving.auth import ClientAuth, ServerAuth
 from roboalign.serving.client import PolicyClient
 from roboalign.serving.errors import AuthenticationFailed, RequestTimeout
 from roboalign.serving.server import PolicyServer
+from serving_helpers import wait_for
 
 
 @pytest.fixture(scope="module")
@@ -81,3 +82,35 @@ def test_server_auth_needs_at_least_one_authorised_client(tmp_path):
         p.unlink()
     with pytest.raises(ValueError, match="no client public keys"):
         ServerAuth.from_dir(tmp_path / "k")
+
+
+def test_refused_handshakes_are_counted_by_kind_plain_clients_included(keys):
+    out, other = keys
+    with PolicyServer(NoopPolicy(), "tcp://127.0.0.1:0", auth=ServerAuth.from_dir(out), warmup_iters=0) as server:
+        # A plain client: its handshake fails before the ZAP handler is ever asked.
+        with PolicyClient(server.endpoint, timeout_s=0.3) as plain:
+            with pytest.raises(RequestTimeout):
+                plain.health()
+        assert wait_for(lambda: server.stats.auth_rejected_handshake >= 1)
+        assert server.stats.auth_rejected_key == 0
+
+        intruder_auth = ClientAuth(*auth.load_secret_keypair(other / "intruder.key_secret"),
+                                   server_public_key=auth.load_public_key(out / "server.key"))
+        with PolicyClient(server.endpoint, timeout_s=0.5, auth=intruder_auth) as intruder:
+            with pytest.raises(AuthenticationFailed):
+                intruder.health()
+        with PolicyClient(server.endpoint, timeout_s=2.0, auth=ClientAuth.from_dir(out, "eval")) as good:
+            stats = good.stats()
+        rejected = stats["auth"]
+        assert rejected["rejected_key"] >= 1 and rejected["rejected_handshake"] >= 1
+        assert rejected["rejected"] == rejected["rejected_key"] + rejected["rejected_handshake"]
+        assert rejected["accepted"] == 1
+
+
+def test_a_curve_client_at_a_plain_server_is_counted_as_a_refused_handshake(keys):
+    out, _ = keys
+    with PolicyServer(NoopPolicy(), "tcp://127.0.0.1:0", warmup_iters=0) as server:
+        with PolicyClient(server.endpoint, timeout_s=0.3, auth=ClientAuth.from_dir(out, "robot1")) as curve:
+            with pytest.raises((AuthenticationFailed, RequestTimeout)):
+                curve.health()
+        assert wait_for(lambda: server.stats.auth_rejected_handshake >= 1)

@@ -75,7 +75,7 @@ def test_keys_generate_command_writes_owner_only_keys(tmp_path, capsys):
     assert cli_main(["keys", "generate", "--out", str(tmp_path / "k"), "--client", "robot1"]) == 0
     assert "robot1.key_secret" in capsys.readouterr().out
     assert (tmp_path / "k" / "authorized_clients" / "robot1.key").is_file()
-    assert cli_main(["keys", "generate", "--out", str(tmp_path / "k")]) == 1  # no silent overwrite
+    assert cli_main(["keys", "generate", "--out", str(tmp_path / "k")]) == 2  # no silent overwrite
 
 
 # ---- registry ---------------------------------------------------------------------------------

@@ -5,17 +5,11 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from roboalign.training.head_config import HeadRunConfig
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

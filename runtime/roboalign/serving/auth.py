@@ -10,7 +10,9 @@ Files use ZeroMQ's certificate format, so zmq.auth tools read them too. Copy
 `<client>.key_secret` and `server.key` to the robot; keep `server.key_secret` on the server.
 With auth on, the server answers the ZAP handshake itself (ZapHandler, polled in its loop):
 only listed client public keys pass; everyone else is refused before a single request frame
-is read, and the refusal is counted and logged. Traffic is then encrypted (CurveZMQ).
+is read, and the refusal is counted and logged. Handshakes that fail before ZAP is asked (a
+client without keys) are read from the socket's monitor (HandshakeMonitor). Traffic is then
+encrypted (CurveZMQ).
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from pathlib import Path
 
 import zmq
 from zmq.utils import z85
+from zmq.utils.monitor import recv_monitor_message
 
 ZAP_ENDPOINT = "inproc://zeromq.zap.01"  # fixed by the ZAP specification (RFC 27)
 AUTHORIZED_DIR = "authorized_clients"
@@ -197,4 +200,41 @@ class ZapHandler:
         return ok, address, key
 
     def close(self) -> None:
+        self.socket.close(linger=0)
+
+
+# Monitor events of a failed handshake. HANDSHAKE_FAILED_AUTH is not among them: the ZAP
+# handler sees those itself, with the refused key.
+_HANDSHAKE_FAILED = zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+
+
+class HandshakeMonitor:
+    """Handshakes of a server socket that failed before the ZAP handler was asked.
+
+    A plain client at a CURVE server, a CURVE client at a plain server, a wrong server key, a
+    peer that does not speak ZMTP: libzmq drops these without a word to the application; only
+    the socket monitor reports them. Attach before bind; poll `socket`; call failures().
+    """
+
+    def __init__(self, server_socket: zmq.Socket, curve: bool) -> None:
+        self._server = server_socket
+        self._curve = curve
+        self.socket = server_socket.get_monitor_socket(_HANDSHAKE_FAILED)
+
+    def failures(self) -> list[str]:
+        """One line per handshake failed since the last call (never blocks)."""
+        reasons = []
+        while self.socket.poll(0):
+            event = recv_monitor_message(self.socket, zmq.NOBLOCK)
+            if not event["event"] & _HANDSHAKE_FAILED:
+                continue
+            if event["value"] == zmq.PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH:
+                reasons.append("a client without CURVE keys" if self._curve
+                               else "a CURVE client, but this server has auth off")
+            else:
+                reasons.append(f"handshake error {event['value']:#x} (a wrong server key, or not a ZMQ peer)")
+        return reasons
+
+    def close(self) -> None:
+        self._server.disable_monitor()
         self.socket.close(linger=0)

@@ -73,8 +73,8 @@ def observation_from_wire(msg: Message, limits: Limits) -> Observation:
     if extra:
         raise _bad(f"unknown observation fields {sorted(map(str, extra))[:5]}", rid)
     instruction = body.get("instruction", "")
-    if not isinstance(instruction, str) or len(instruction) > limits.max_string_len:
-        raise _bad(f"instruction must be a string of at most {limits.max_string_len} characters", rid)
+    if not isinstance(instruction, str):  # its length: protocol.decode bounds every header string
+        raise _bad(f"instruction must be a string (at most {limits.max_string_len} bytes of UTF-8)", rid)
     timestamp = body.get("timestamp", 0.0)
     if not _finite_number(timestamp):
         raise _bad("timestamp must be a finite number of seconds", rid)

@@ -22,7 +22,7 @@ import msgpack
 import numpy as np
 import zmq
 
-from roboalign.serving import errors
+from roboalign.serving import errors, header_scan
 from roboalign.serving.errors import ProtocolError
 
 PROTOCOL_VERSION = 1
@@ -43,25 +43,28 @@ DTYPES: dict[str, np.dtype] = {
 _NAME_BY_STR = {dt.str: name for name, dt in DTYPES.items()}
 
 _HEADER_KEYS = frozenset({"version", "kind", "id", "arrays", "body"})
-_MAX_ID = 2**64 - 1
+_MAX_ID = header_scan.MAX_ID
 
 
 @dataclasses.dataclass(frozen=True)
 class Limits:
-    """Size bounds enforced on every received message (bytes unless named otherwise).
+    """Bounds enforced on every received message; docs/protocol.md lists the same numbers.
 
-    max_frame_bytes is also set as ZMQ_MAXMSGSIZE, so ZMQ drops the connection of a peer that
-    sends a larger frame before it is ever buffered whole. The defaults fit four 1080p RGB
-    cameras; raise them for bigger inputs.
+    Sizes are bytes: strings are counted in UTF-8 bytes, as msgpack stores them (a character
+    count would differ between languages). max_frame_bytes is also set as ZMQ_MAXMSGSIZE, so
+    ZMQ drops the connection of a peer that sends a larger frame before it is ever buffered
+    whole. The defaults fit four 1080p RGB cameras; raise them for bigger inputs.
     """
 
     max_header_bytes: int = 64 * 1024
     max_frame_bytes: int = 32 * 2**20
     max_total_bytes: int = 128 * 2**20
-    max_arrays: int = 64
+    max_arrays: int = 64            # array frames per message
     max_ndim: int = 8
-    max_name_len: int = 128
-    max_string_len: int = 4096
+    max_name_len: int = 128         # bytes of an array name
+    max_string_len: int = 4096      # bytes of any string in the header (instruction, keys, ...)
+    max_container_len: int = 256    # items of any list or map in the header
+    max_depth: int = 16             # container nesting; the header map is level 1
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -69,6 +72,10 @@ class Limits:
                 raise ValueError(f"Limits.{f.name} must be positive")
         if self.max_frame_bytes < self.max_header_bytes:
             raise ValueError("Limits.max_frame_bytes must be at least max_header_bytes")
+        if self.max_container_len < max(self.max_arrays, self.max_ndim):
+            raise ValueError("Limits.max_container_len must be at least max_arrays and max_ndim")
+        if self.max_depth < 4:  # header > arrays > entry > shape
+            raise ValueError("Limits.max_depth must be at least 4")
 
     @classmethod
     def for_megabytes(cls, max_frame_mb: float, max_total_mb: float | None = None) -> "Limits":
@@ -165,23 +172,65 @@ def _is_int(x: Any) -> bool:
     return type(x) is int
 
 
+def _brief(value: Any) -> str:
+    """An untrusted header value for an error message: bounded, and without recursion (repr of a
+    list nested 1,000 levels deep raises RecursionError)."""
+    if type(value) is dict or type(value) is list:
+        return f"a {'map' if type(value) is dict else 'list'} of length {len(value)}"
+    if type(value) is str:
+        return repr(value[:40])
+    return repr(value)[:40]
+
+
+def utf8_len(text: str) -> int:
+    """Bytes of `text` in UTF-8; free for ASCII (str.isascii is O(1) in CPython)."""
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+
+
+def _nests_deeper(value: dict | list, levels: int) -> bool:
+    """Whether `value` holds containers more than `levels` levels deep (itself = level 1)."""
+    level = [value]
+    while level:
+        if levels <= 0:
+            return True
+        levels -= 1
+        inner = []
+        for item in level:
+            for child in (item.values() if type(item) is dict else item):
+                if type(child) is dict or type(child) is list:
+                    inner.append(child)
+        level = inner
+    return False
+
+
 def _unpack_header(raw: memoryview | bytes, limits: Limits) -> Any:
-    # msgpack's own limits stop a short header from declaring huge containers; ext types are
-    # refused outright (they would decode to objects the validator does not know).
+    # msgpack's own limits (checked in C) bound every string and container, so a short header
+    # cannot declare huge ones; bin and ext types are refused outright (the validator knows
+    # only str, numbers, lists and maps). Nesting is bounded below (msgpack's C decoder stops
+    # at 1024 levels by itself).
     return msgpack.unpackb(
         raw, raw=False, strict_map_key=True, use_list=True,
         max_str_len=limits.max_string_len, max_bin_len=0, max_ext_len=0,
-        max_array_len=max(limits.max_arrays, limits.max_ndim, 4, 256),
-        max_map_len=256,
+        max_array_len=limits.max_container_len, max_map_len=limits.max_container_len,
     )
+
+
+def _refused_header(head: memoryview, limits: Limits, exc: Exception) -> ProtocolError:
+    """The error for a header msgpack refused: its id (when readable) and the rule it broke."""
+    found = header_scan.scan(head, limits)
+    if found.code is None:  # the walk found nothing msgpack would mind: say what msgpack said
+        return _fail(errors.BAD_HEADER, f"header is not a valid msgpack map ({type(exc).__name__})",
+                     found.request_id)
+    return _fail(found.code, found.reason or "", found.request_id)
 
 
 def decode(frames: Sequence[Any], limits: Limits = DEFAULT_LIMITS,
            kinds: frozenset[str] = REQUEST_KINDS) -> Message:
     """Validate a received multipart message (without the ROUTER identity frame).
 
-    `frames` are zmq.Frame objects or bytes-like. Raises ProtocolError with a wire error code;
-    nothing is viewed as an array until every declared size has been checked.
+    `frames` are zmq.Frame objects or bytes-like. Raises ProtocolError with a wire error code,
+    and with the request id whenever the header holds a readable one; nothing is viewed as an
+    array until every declared size has been checked.
     """
     if len(frames) < 1:
         raise _fail(errors.BAD_MESSAGE, "empty message", None)
@@ -190,11 +239,14 @@ def decode(frames: Sequence[Any], limits: Limits = DEFAULT_LIMITS,
     if head.nbytes == 0:
         raise _fail(errors.BAD_HEADER, "empty header frame", None)
     if head.nbytes > limits.max_header_bytes:
-        raise _fail(errors.TOO_LARGE, f"header of {head.nbytes} bytes, limit {limits.max_header_bytes}", None)
+        # The id is read from the first max_header_bytes only: bounded work for any frame.
+        found = header_scan.scan(head[:limits.max_header_bytes], limits)
+        raise _fail(errors.TOO_LARGE, f"header of {head.nbytes} bytes, limit {limits.max_header_bytes}",
+                    found.request_id)
     try:
         header = _unpack_header(head, limits)
-    except Exception as exc:  # msgpack raises several types (ValueError, ExtraData, ...)
-        raise _fail(errors.BAD_HEADER, f"header is not a valid msgpack map ({type(exc).__name__})", None) from None
+    except Exception as exc:  # msgpack raises several types (ValueError, ExtraData, StackError, ...)
+        raise _refused_header(head, limits, exc) from None
     if not isinstance(header, dict):
         raise _fail(errors.BAD_HEADER, f"header must be a map, got {type(header).__name__}", None)
 
@@ -210,14 +262,17 @@ def decode(frames: Sequence[Any], limits: Limits = DEFAULT_LIMITS,
     version = header.get("version")
     if not _is_int(version) or version not in SUPPORTED_VERSIONS:
         raise _fail(errors.UNSUPPORTED_VERSION,
-                    f"protocol version {version!r} not supported; this side speaks {sorted(SUPPORTED_VERSIONS)}",
+                    f"protocol version {_brief(version)} not supported; this side speaks {sorted(SUPPORTED_VERSIONS)}",
                     request_id)
     kind = header.get("kind")
     if not isinstance(kind, str) or kind not in kinds:
-        raise _fail(errors.UNKNOWN_KIND, f"unknown kind {str(kind)[:40]!r}; expected one of {sorted(kinds)}", request_id)
+        raise _fail(errors.UNKNOWN_KIND, f"unknown kind {_brief(kind)}; expected one of {sorted(kinds)}", request_id)
     body = header.get("body", {})
-    if not isinstance(body, dict):
+    if type(body) is not dict:
         raise _fail(errors.BAD_HEADER, "header 'body' must be a map", request_id)
+    # Every other field has a fixed type that refuses containers; only the body can nest.
+    if body and _nests_deeper(body, limits.max_depth - 1):
+        raise _fail(errors.TOO_LARGE, f"header nests containers more than {limits.max_depth} levels deep", request_id)
     table = header.get("arrays", [])
     if not isinstance(table, list):
         raise _fail(errors.BAD_HEADER, "header 'arrays' must be a list", request_id)
@@ -235,14 +290,14 @@ def decode(frames: Sequence[Any], limits: Limits = DEFAULT_LIMITS,
         if type(entry) is not list or len(entry) != 4:
             raise _fail(errors.BAD_ARRAY, f"array entry {i} must be [name, dtype, shape, nbytes]", request_id)
         name, dtype_name, shape, nbytes = entry
-        if type(name) is not str or not 0 < len(name) <= limits.max_name_len:
-            raise _fail(errors.BAD_ARRAY, f"array entry {i}: name must be a string of 1..{limits.max_name_len} characters", request_id)
+        if type(name) is not str or not 0 < utf8_len(name) <= limits.max_name_len:
+            raise _fail(errors.BAD_ARRAY, f"array entry {i}: name must be a string of 1..{limits.max_name_len} bytes", request_id)
         if name in names:
             raise _fail(errors.BAD_ARRAY, f"array {name!r} declared twice", request_id)
         names.add(name)
         dtype = DTYPES.get(dtype_name) if type(dtype_name) is str else None
         if dtype is None:
-            raise _fail(errors.BAD_ARRAY, f"array {name!r}: dtype {str(dtype_name)[:20]!r} not allowed; use one of {sorted(DTYPES)}", request_id)
+            raise _fail(errors.BAD_ARRAY, f"array {name!r}: dtype {_brief(dtype_name)} not allowed; use one of {sorted(DTYPES)}", request_id)
         if type(shape) is not list or len(shape) > max_ndim:
             raise _fail(errors.BAD_ARRAY, f"array {name!r}: shape must be a list of at most {max_ndim} non-negative integers", request_id)
         expected = dtype.itemsize
@@ -253,7 +308,7 @@ def decode(frames: Sequence[Any], limits: Limits = DEFAULT_LIMITS,
         if expected > max_frame:
             raise _fail(errors.TOO_LARGE, f"array {name!r} declares {expected} bytes, limit {max_frame}", request_id)
         if type(nbytes) is not int or nbytes != expected:
-            raise _fail(errors.BAD_ARRAY, f"array {name!r}: nbytes {nbytes!r} does not match {dtype_name}{shape} = {expected}", request_id)
+            raise _fail(errors.BAD_ARRAY, f"array {name!r}: nbytes {_brief(nbytes)} does not match {dtype_name}{shape} = {expected}", request_id)
         actual = views[i + 1].nbytes
         if actual != expected:
             raise _fail(errors.BAD_ARRAY, f"array {name!r}: frame holds {actual} bytes, header declares {expected}", request_id)

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-import ipaddress
 import logging
 import math
+import os
 import signal
 import threading
 import time
@@ -29,8 +29,10 @@ import zmq
 from roboalign.core.action import ActionChunk
 from roboalign.core.observation import Observation
 from roboalign.core.policy import Policy
-from roboalign.serving import codec, errors, logs, protocol
-from roboalign.serving.auth import ServerAuth, ZapHandler
+from roboalign.errors import RoboAlignError, UsageError
+from roboalign.serving import codec, errors, header_scan, logs, protocol
+from roboalign.serving.auth import HandshakeMonitor, ServerAuth, ZapHandler
+from roboalign.serving.endpoint import parse_endpoint
 from roboalign.serving.errors import ProtocolError
 from roboalign.serving.stats import ServerStats
 
@@ -39,8 +41,12 @@ _EVENTS = int(zmq.EVENTS)
 _POLLIN = int(zmq.POLLIN)
 
 
-class ServerStartError(RuntimeError):
-    """The server could not start (address in use, bad endpoint, ...); the message says why."""
+class ServerStartError(RoboAlignError, RuntimeError):
+    """The server could not start (address in use, cannot bind, ...); the message says why (exit 1)."""
+
+
+class EndpointRefused(UsageError, ServerStartError):
+    """The endpoint is malformed, or may not be served as configured (exit 2: change the flags)."""
 
 
 @dataclasses.dataclass
@@ -50,20 +56,6 @@ class _Pending:
     observation: Observation
     t_recv: float      # perf_counter seconds
     t_decoded: float
-
-
-def _is_loopback(endpoint: str) -> bool:
-    if endpoint.startswith(("ipc://", "inproc://")):
-        return True
-    if not endpoint.startswith("tcp://"):
-        return False
-    host = endpoint[len("tcp://"):].rsplit(":", 1)[0].strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False  # an interface name or "*": every interface
 
 
 def _plain(obj: Any) -> Any:
@@ -96,14 +88,19 @@ class PolicyServer:
             raise ValueError("max_batch must be >= 1")
         if max_wait_ms < 0:
             raise ValueError("max_wait_ms must be >= 0")
-        if not _is_loopback(bind) and auth is None and not allow_insecure_remote:
-            raise ServerStartError(
+        try:
+            endpoint = parse_endpoint(bind)
+        except ValueError as exc:
+            raise EndpointRefused(str(exc)) from None
+        if not endpoint.is_loopback and auth is None and not allow_insecure_remote:
+            raise EndpointRefused(
                 f"refusing to serve {bind} without authentication: anyone on the network could drive "
                 "the robot. Bind tcp://127.0.0.1:PORT, turn on CurveZMQ (--auth-keys DIR), or pass "
                 "--allow-insecure-remote on a trusted network"
             )
         self.policy = policy
         self.bind = bind
+        self._endpoint = endpoint
         self.max_batch = int(max_batch)
         self.max_wait_s = max_wait_ms / 1000.0
         self.limits = limits
@@ -119,6 +116,7 @@ class PolicyServer:
         self._ctx: zmq.Context | None = None
         self._sock: zmq.Socket | None = None
         self._zap: ZapHandler | None = None
+        self._monitor: HandshakeMonitor | None = None
         self._metadata: dict[str, Any] = {}
         self._warn_limit = logs.RateLimited(per_second=10)
         self.endpoint: str | None = None
@@ -148,14 +146,20 @@ class PolicyServer:
             sock.setsockopt(zmq.SNDHWM, 1000)
             sock.setsockopt(zmq.RCVTIMEO, int(self.poll_interval_s * 1000))
             sock.setsockopt(zmq.SNDTIMEO, 0)
+            # A reply to a client that is gone raises EHOSTUNREACH instead of vanishing
+            # silently, so undeliverable replies are counted (stats.dropped).
+            sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
+            if ":" in self._endpoint.address:  # an IPv6 host: libzmq binds IPv4 only unless told
+                sock.setsockopt(zmq.IPV6, 1)
             sock.setsockopt(zmq.TCP_KEEPALIVE, 1)  # notice robots that vanished without a FIN
             sock.setsockopt(zmq.TCP_KEEPALIVE_IDLE, 30)
             if self.auth is not None:
                 self.auth.apply(sock)
+            self._monitor = HandshakeMonitor(sock, curve=self.auth is not None)
             sock.bind(self.bind)
         except zmq.ZMQError as exc:
             self._close_sockets()
-            raise ServerStartError(self._bind_error(exc)) from None
+            raise self._bind_error(exc) from None
         self.endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
         # Bound first so a busy port fails fast; requests that arrive meanwhile wait in ZMQ.
         self._warm_up()
@@ -166,12 +170,14 @@ class PolicyServer:
         """What the metadata endpoint answers (valid after start())."""
         return self._metadata
 
-    def _bind_error(self, exc: zmq.ZMQError) -> str:
-        if exc.errno == zmq.EADDRINUSE:
-            return (f"{self.bind} is already in use (is another server running?); stop it or pick "
-                    "another port with --bind tcp://127.0.0.1:PORT")
-        return (f"cannot bind {self.bind}: {exc.strerror}; use tcp://127.0.0.1:PORT or "
-                "ipc:///path/to/socket (the folder must exist and be writable)")
+    def _bind_error(self, exc: zmq.ZMQError) -> ServerStartError:
+        if exc.errno == zmq.EADDRINUSE:  # another process holds it: a failed start (exit 1)
+            return ServerStartError(f"{self.bind} is already in use (is another server running?); stop it or "
+                                    "pick another port with --bind tcp://127.0.0.1:PORT")
+        # No such folder or interface, no permission, an address of another machine: the
+        # endpoint must change (exit 2).
+        return EndpointRefused(f"cannot bind {self.bind}: {os.strerror(exc.errno)}; use tcp://127.0.0.1:PORT or "
+                               "ipc:///path/to/socket (the folder must exist and be writable)")
 
     def _warm_up(self) -> None:
         """Run the policy a few times before announcing readiness (JIT, CUDA kernels, caches)."""
@@ -253,6 +259,9 @@ class PolicyServer:
         self.close()
 
     def _close_sockets(self) -> None:
+        if self._monitor is not None:
+            self._monitor.close()
+            self._monitor = None
         if self._sock is not None:
             self._sock.close(linger=1000)  # flush replies for up to 1 s
             self._sock = None
@@ -271,6 +280,8 @@ class PolicyServer:
         poller.register(sock, zmq.POLLIN)
         if self._zap is not None:
             poller.register(self._zap.socket, zmq.POLLIN)
+        if self._monitor is not None:
+            poller.register(self._monitor.socket, zmq.POLLIN)
         capacity = self.max_batch if self._batched else 1
         pending: list[_Pending] = []
         while not self._stop.is_set():
@@ -283,6 +294,10 @@ class PolicyServer:
             try:
                 if self._zap is not None and self._zap.socket in events:
                     self._answer_zap()
+                if self._monitor is not None and self._monitor.socket in events:
+                    for reason in self._monitor.failures():
+                        self.stats.auth_rejected_handshake += 1
+                        self._warn("serve.handshake_failed", reason=reason)
                 if sock in events:
                     # EVENTS rather than catching zmq.Again: no exception on the hot path.
                     while len(pending) < capacity and sock.get(_EVENTS) & _POLLIN:
@@ -305,7 +320,7 @@ class PolicyServer:
         if ok:
             self.stats.auth_accepted += 1
         else:
-            self.stats.auth_rejected += 1
+            self.stats.auth_rejected_key += 1
             self._warn("serve.auth_rejected", address=address, client_key=key or "?")
 
     def _warn(self, name: str, **fields: Any) -> None:
@@ -319,9 +334,10 @@ class PolicyServer:
         try:
             protocol.send_frames(self._sock, [identity, *frames])  # ROUTER: never blocks
             self.stats.replies += 1
-        except zmq.ZMQError as exc:  # peer gone or its queue full: ROUTER drops, we count
-            self.stats.dropped += 1
-            self._warn("serve.reply_dropped", reason=exc.strerror)
+        except zmq.ZMQError as exc:  # ROUTER_MANDATORY: the peer is gone, or its queue is full
+            reason = "client_gone" if exc.errno == zmq.EHOSTUNREACH else "client_not_reading"
+            self.stats.drop(reason)
+            self._warn("serve.reply_dropped", reason=reason, detail=exc.strerror)
 
     def _reply_error(self, identity: bytes, request_id: int | None, code: str, message: str,
                      kind: str = "") -> None:
@@ -333,13 +349,18 @@ class PolicyServer:
         """Decode one message; answer it now, or return it for inference."""
         t_recv = time.perf_counter()
         if len(frames) < 2:  # no envelope or no header: nothing we could reply to
-            self.stats.dropped += 1
+            self.stats.drop("no_header")
             return None
         identity = frames[0].bytes
         try:
             msg = protocol.decode(frames[1:], self.limits)
         except ProtocolError as exc:
             self._reply_error(identity, exc.request_id, exc.code, exc.message)
+            return None
+        except Exception as exc:  # noqa: BLE001 - a decoder bug: still answer, with the id if readable
+            self.log.exception("decoding a request failed")
+            rid = header_scan.scan(frames[1].bytes[:self.limits.max_header_bytes], self.limits).request_id
+            self._reply_error(identity, rid, errors.INTERNAL, f"{type(exc).__name__} while decoding the request")
             return None
         self.stats.requests[msg.kind] += 1
         try:

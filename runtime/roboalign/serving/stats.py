@@ -26,13 +26,25 @@ class ServerStats:
         self.requests: collections.Counter[str] = collections.Counter()
         self.errors: collections.Counter[str] = collections.Counter()
         self.batch_sizes: collections.Counter[int] = collections.Counter()
-        self.dropped = 0          # messages with no usable envelope: nothing to reply to
+        # Requests that got no reply: the reply could not be delivered (the client vanished or
+        # stopped reading), or the message had no header to answer. `dropped` is their total.
+        self.dropped_by_reason: collections.Counter[str] = collections.Counter()
         self.replies = 0
         self.auth_accepted = 0
-        self.auth_rejected = 0
+        self.auth_rejected_key = 0        # CURVE clients whose key is not authorised (ZAP: 400)
+        self.auth_rejected_handshake = 0  # handshakes that failed before that: a plain client at a
+                                          # CURVE server, a wrong server key, a CURVE client at a
+                                          # plain server, anything not ZMTP
         self.warmup_ms: float | None = None
         self._total_ms: collections.deque[float] = collections.deque(maxlen=window)
         self._infer_ms: collections.deque[float] = collections.deque(maxlen=window)
+
+    def drop(self, reason: str) -> None:
+        self.dropped_by_reason[reason] += 1
+
+    @property
+    def dropped(self) -> int:
+        return sum(self.dropped_by_reason.values())
 
     def record_infer(self, total_ms: float, infer_ms: float) -> None:
         self._total_ms.append(total_ms)
@@ -55,12 +67,15 @@ class ServerStats:
             "errors": dict(self.errors),
             "replies": self.replies,
             "dropped": self.dropped,
+            "dropped_by_reason": dict(self.dropped_by_reason),
             "batches": batches,
             "batch_sizes": {str(k): v for k, v in sorted(self.batch_sizes.items())},
             "max_batch_seen": max(self.batch_sizes, default=0),
             "infer_total_ms": self._summary(self._total_ms),
             "infer_policy_ms": self._summary(self._infer_ms),
-            "auth": {"accepted": self.auth_accepted, "rejected": self.auth_rejected},
+            "auth": {"accepted": self.auth_accepted,
+                     "rejected": self.auth_rejected_key + self.auth_rejected_handshake,
+                     "rejected_key": self.auth_rejected_key, "rejected_handshake": self.auth_rejected_handshake},
             "warmup_ms": self.warmup_ms,
             "rss_bytes": resident_memory_bytes(),
         }
