@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import typing
 
 from roboalign import __version__
 from roboalign.errors import RoboAlignError
@@ -28,8 +29,16 @@ COMMAND_MODULES = (
 )
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line (`roboalign serve: error: argument --bind: ...`),
+    exit 2, and names `--help` instead of printing the whole usage block."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="roboalign", description=__doc__.splitlines()[0])
+    parser = _OneLineParser(prog="roboalign", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"roboalign {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
