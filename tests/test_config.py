@@ -46,7 +46,7 @@ class Run:
     frame: Frame = Frame.ABSOLUTE
     out: Path = Path("out")
     extra: dict[str, float] = dataclasses.field(default_factory=dict)
-    style: dict[str, Any] = config.partial(Style)
+    style: dict[str, Any] = dataclasses.field(default_factory=dict, metadata=config.partial(Style))
     nested: Optim | None = None
 
 

@@ -13,7 +13,7 @@ reads the same everywhere, as one line with its place (roboalign.errors.ConfigEr
 What a field accepts follows its annotation: bool, int, float (an int or a YAML string such
 as "1e-3" too: PyYAML reads exponents without a dot as strings), str, Path, Enum (by value),
 Literal[...], X | None, unions of those, tuple[X, ...], tuple[X, Y], list[X], dict[K, V], Any,
-nested dataclasses (from a mapping), and `partial(Cls)` fields: a mapping of some of Cls's
+nested dataclasses (from a mapping), and fields with `config.partial(Cls)` metadata: a mapping of some of Cls's
 fields (type-checked), kept as a dict of only the keys given (overrides of a default decided
 later, e.g. a backbone's prompt format). Unknown keys are refused with the valid ones listed:
 a misspelt safety limit must never fall back to its default. Missing fields without a default
@@ -29,9 +29,9 @@ import functools
 import math
 import types
 import typing
-from collections import abc
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence, TypeVar
+from typing import Any, TypeVar
 
 import yaml
 
@@ -213,7 +213,7 @@ def _unknown_key(key: str, valid: Sequence[str]) -> str:
     return f"unknown key; {hint}valid keys: {', '.join(valid)}"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
@@ -221,13 +221,14 @@ def _hints(cls: type) -> dict[str, Any]:
 _PARTIAL = "roboalign.config.partial_of"  # dataclasses.field metadata key
 
 
-def partial(of: type) -> Any:
-    """A field holding overrides of some of `of`'s fields: {} by default; each key must be one of
-    `of`'s fields and each value must fit its annotation; only the keys given are kept.
+def partial(of: type) -> dict[str, type]:
+    """Field metadata: the field holds overrides of some of `of`'s fields; each key must be one
+    of them and each value must fit its annotation; only the keys given are kept.
 
-        prompt: dict[str, Any] = config.partial(PromptFormat)   # then dataclasses.replace(fmt, **prompt)
+        prompt: dict[str, Any] = dataclasses.field(default_factory=dict, metadata=config.partial(PromptFormat))
+        ...dataclasses.replace(fmt, **cfg.prompt)
     """
-    return dataclasses.field(default_factory=dict, metadata={_PARTIAL: of})
+    return {_PARTIAL: of}
 
 
 def _build(cls: type, data: Any, keypath: tuple, located: _Located) -> Any:
@@ -296,7 +297,7 @@ def _convert(tp: Any, value: Any, keypath: tuple, located: _Located) -> Any:
         raise located.error(keypath, f"expected one of {', '.join(map(repr, args))}, got {_describe(value)}")
     if dataclasses.is_dataclass(tp):
         return _build(tp, value if value is not None else {}, keypath, located)
-    if origin in (tuple, list, abc.Sequence):
+    if origin in (tuple, list, Sequence):
         if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
             raise located.error(keypath, f"expected a list, got {_describe(value)}")
         if origin is tuple and args and not (len(args) == 2 and args[1] is Ellipsis):
@@ -307,7 +308,7 @@ def _convert(tp: Any, value: Any, keypath: tuple, located: _Located) -> Any:
             item = args[0] if args else Any
             items = [_convert(item, v, (*keypath, i), located) for i, v in enumerate(value)]
         return tuple(items) if origin is not list else items
-    if origin in (dict, abc.Mapping):
+    if origin in (dict, Mapping):
         if not isinstance(value, dict):
             raise located.error(keypath, f"expected a mapping, got {_describe(value)}")
         kt, vt = args if args else (Any, Any)
