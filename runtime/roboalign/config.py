@@ -55,10 +55,10 @@ class _Located:
         for i in range(len(keypath), -1, -1):  # the closest --set that wrote this path or a parent
             if keypath[:i] in self.override_for:
                 return ConfigError(text, path=f"--set {self.override_for[keypath[:i]]}")
-        if keypath:  # a --set that wrote beneath this path created it (a.b.c=1 where a.b is a value)
-            for written, override in self.override_for.items():
-                if written[:len(keypath)] == keypath and keypath not in self.marks:
-                    return ConfigError(text, path=f"--set {override}")
+        for written, override in reversed(self.override_for.items()):  # a --set beneath this path:
+            if written[:len(keypath)] == keypath and (  # it created the path (a.b.c=1, a.b a value),
+                    keypath not in self.marks or str(written[-1]) in message):  # or the message names it
+                return ConfigError(text, path=f"--set {override}")
         for i in range(len(keypath), -1, -1):  # the closest place with a mark
             mark = self.marks.get(keypath[:i])
             if mark is not None:
@@ -84,7 +84,11 @@ def parse_yaml(text: str, source: str | None = None) -> tuple[Any, _Located]:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        problem = " ".join(" ".join(str(p).split()) for p in (exc.context, exc.problem) if p) or "malformed YAML"
+        problem = " ".join(str(exc.problem or "").split()) or "malformed YAML"
+        if exc.context:  # e.g. "while parsing a flow sequence", where that began
+            cm = exc.context_mark
+            where = f" at line {cm.line + 1}, column {cm.column + 1}" if cm is not None and cm != mark else ""
+            problem += f" ({' '.join(str(exc.context).split())}{where})"
         raise ConfigError(f"malformed YAML: {problem}", path=source,
                           line=None if mark is None else mark.line + 1,
                           column=None if mark is None else mark.column + 1) from None

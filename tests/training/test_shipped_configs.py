@@ -64,23 +64,18 @@ def _train_outputs(argv: list[str]):
     return config.load(STAGES[args.train_command], ROOT / args.config, args.set)
 
 
-def _output_dir(cfg) -> str:
-    return {SFTRunConfig: lambda c: c.train.output_dir, AlignRunConfig: lambda c: c.grpo.output_dir,
-            HeadRunConfig: lambda c: c.train.output_dir}[type(cfg)](cfg)
-
-
 def test_the_tiny_chain_reads_what_the_previous_stage_writes():
     sft, align, head = (config.load(STAGES[s], TINY[s]) for s in ("sft", "align", "head"))
-    data = _single({out for _w, argv in _documented_commands() if argv[:2] == ["train", "make-data"]
-                    for out in _flag(argv, "--out")})
-    episodes = [s.path for s in sft.data.sources if s.kind == "episodes"]
-    assert episodes == [f"{data}/train"]  # make-data's layout: <out>/train/episodes + <out>/train/vqa
-    assert [s.path for s in sft.data.sources if s.kind == "vqa"] == [f"{data}/train/vqa/vqa.jsonl"]
-    stage1 = sft.train.output_dir
-    assert align.model.checkpoint == stage1 and align.data.path == f"{data}/train"
-    assert head.backbone == stage1 and head.data.train[0] == f"{data}/train" and head.data.val == (f"{data}/val",)
-    demos = {out for _w, argv in _documented_commands() if argv[:2] == ["sim", "demos"] for out in _flag(argv, "--out")}
+    commands = _documented_commands()
+    data = _single({out for _w, argv in commands if argv[:2] == ["train", "make-data"] for out in _flag(argv, "--out")})
+    demos = {out for _w, argv in commands if argv[:2] == ["sim", "demos"] for out in _flag(argv, "--out")}
+    # make-data's layout: <out>/{train,val}/episodes and <out>/train/vqa/vqa.jsonl
+    assert sorted(sft.inputs().values()) == [f"{data}/train", f"{data}/train/vqa/vqa.jsonl"]
+    assert align.inputs() == {"model.checkpoint": sft.output_dir, "data.path": f"{data}/train"}
+    assert head.backbone == sft.output_dir
+    assert head.data.train[0] == f"{data}/train" and head.data.val == (f"{data}/val",)
     assert set(head.data.train[1:]) <= demos, "stage 3's extra demos must be written by a documented `sim demos`"
+    assert len({sft.output_dir, align.output_dir, head.output_dir}) == 3  # no stage overwrites another
 
 
 def test_documented_train_commands_parse_and_every_checkpoint_they_name_is_written_by_one():
@@ -90,7 +85,7 @@ def test_documented_train_commands_parse_and_every_checkpoint_they_name_is_writt
     for where, argv in commands:
         if argv[0] == "train" and argv[1] in STAGES:
             try:
-                written.add(_output_dir(_train_outputs(argv)))
+                written.add(_train_outputs(argv).output_dir)
             except (config.ConfigError, SystemExit) as exc:
                 pytest.fail(f"{where}: {exc}")
         written |= set(_flag(argv, "--out"))

@@ -8,8 +8,8 @@ import re
 import numpy as np
 import pytest
 
-from roboalign.training.episodes import EpisodeData, RobotFrames, open_robot_source
 from roboalign import config
+from roboalign.training.episodes import EpisodeData, RobotFrames, open_robot_source
 from roboalign.training.mixture import DataConfig, Mixture
 from roboalign.training.vqa import VQASource, read_jsonl
 

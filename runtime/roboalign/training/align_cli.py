@@ -12,10 +12,10 @@ import json
 
 
 def _align(args: argparse.Namespace) -> int:
-    from roboalign import config
     from roboalign.training.align_config import AlignRunConfig
+    from roboalign.training.cli import load_run_config
 
-    cfg = config.load(AlignRunConfig, args.config, args.set)  # every mistake here: one line, exit 2
+    cfg = load_run_config(AlignRunConfig, args)  # every mistake here: one line, exit 2
     from roboalign.training.align import run_align
 
     summary = run_align(cfg)

@@ -148,3 +148,11 @@ class AlignRunConfig:
     bootstrap: BootstrapConfig = dataclasses.field(default_factory=BootstrapConfig)
     rewards: RewardWeights = dataclasses.field(default_factory=RewardWeights)
     grpo: GrpoConfig = dataclasses.field(default_factory=GrpoConfig)
+
+    def inputs(self) -> dict[str, str]:
+        """Files and folders this run reads, by key."""
+        return {"model.checkpoint": self.model.checkpoint, "data.path": self.data.path}
+
+    @property
+    def output_dir(self) -> str:
+        return self.grpo.output_dir

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from roboalign.arguments import float_range, int_range, names_from
+from roboalign.errors import UsageError
 from roboalign.sim.tasks import FAMILIES
 
 SIM_CAMERAS = ("front", "wrist")  # the cameras of sim/assets (SimArm.camera_names)
@@ -32,11 +34,25 @@ def _make_data(args: argparse.Namespace) -> int:
     return 0
 
 
-def _sft(args: argparse.Namespace) -> int:
+def load_run_config(cls, args: argparse.Namespace):
+    """Read --config with its --set overrides and check that the inputs it names exist, before
+    any training code is imported: each mistake is one line (ConfigError/UsageError, exit 2)."""
     from roboalign import config
+
+    cfg = config.load(cls, args.config, args.set)
+    missing = [(key, path) for key, path in cfg.inputs().items() if not Path(path).exists()]
+    if missing:
+        key, path = missing[0]
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise UsageError(f"{args.config}: {key}: {path} does not exist{more}; run the step that writes it first "
+                         "(docs/stage1.md, stage2.md, stage3.md)")
+    return cfg
+
+
+def _sft(args: argparse.Namespace) -> int:
     from roboalign.training.config import SFTRunConfig
 
-    cfg = config.load(SFTRunConfig, args.config, args.set)  # every mistake here: one line, exit 2
+    cfg = load_run_config(SFTRunConfig, args)
     from roboalign.training.sft import run_sft
 
     summary = run_sft(cfg)

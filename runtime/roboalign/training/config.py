@@ -153,3 +153,12 @@ class SFTRunConfig:
         if self.fast.path is None and self.fast.max_horizon is not None and self.fast.max_horizon < self.data.horizon:
             raise ValueError(f"fast.max_horizon ({self.fast.max_horizon}) is shorter than data.horizon "
                              f"({self.data.horizon}): the tokenizer could not encode a chunk")
+
+    def inputs(self) -> dict[str, str]:
+        """Files and folders this run reads, by key (model.init may be a hub id: not listed)."""
+        out = {f"data.sources.{i}.path": s.path for i, s in enumerate(self.data.sources)}
+        return {**out, "fast.path": self.fast.path} if self.fast.path else out
+
+    @property
+    def output_dir(self) -> str:
+        return self.train.output_dir

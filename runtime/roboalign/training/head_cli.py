@@ -13,10 +13,10 @@ import json
 
 
 def _head(args: argparse.Namespace) -> int:
-    from roboalign import config
+    from roboalign.training.cli import load_run_config
     from roboalign.training.head_config import HeadRunConfig
 
-    cfg = config.load(HeadRunConfig, args.config, args.set)  # every mistake here: one line, exit 2
+    cfg = load_run_config(HeadRunConfig, args)  # every mistake here: one line, exit 2
     from roboalign.training.head import run_head_training
 
     summary = run_head_training(cfg)

@@ -141,3 +141,12 @@ class HeadRunConfig:
             raise ValueError("backbone must name a stage-1/2 checkpoint folder")
         if self.feature_layer is not None and self.feature_layer < 1:
             raise ValueError(f"feature_layer must be >= 1 (a decoder block) or null, got {self.feature_layer}")
+
+    def inputs(self) -> dict[str, str]:
+        """Files and folders this run reads, by key (backbone may be a hub id: not listed)."""
+        return {**{f"data.train.{i}": p for i, p in enumerate(self.data.train)},
+                **{f"data.val.{i}": p for i, p in enumerate(self.data.val)}}
+
+    @property
+    def output_dir(self) -> str:
+        return self.train.output_dir
