@@ -212,7 +212,8 @@ def check_keys(given: Iterable[str], valid: Iterable[str], where: str = "") -> N
 
 
 def _unknown_key(key: str, valid: Sequence[str]) -> str:
-    close = difflib.get_close_matches(key, valid, n=1)
+    close = difflib.get_close_matches(key, valid, n=1) or [  # else a prefix: "evaluation" -> eval
+        v for v in valid if min(len(v), len(key)) >= 3 and (key.startswith(v) or v.startswith(key))][:1]
     hint = f"did you mean {close[0]}? " if close else ""
     return f"unknown key; {hint}valid keys: {', '.join(valid)}"
 
