@@ -197,3 +197,17 @@ def test_check_keys_refuses_undeclared_names():
     config.check_keys(["a"], ["a", "b"])
     with pytest.raises(ConfigError, match="watchdog_timeot: unknown key; did you mean watchdog_timeout"):
         config.check_keys(["watchdog_timeot"], ["watchdog_timeout", "max_velocity"], where="safety")
+
+
+def test_a_post_init_error_caused_by_a_set_names_the_set(tmp_path):
+    err = _error(tmp_path, "data: x\noptim: {max_steps: 3}\n", ["optim.learning_rate=0.1", "optim.max_steps=0"])
+    assert str(err) == "--set optim.max_steps=0: optim: max_steps must be >= 1, got 0"
+
+
+def test_a_malformed_yaml_message_says_where_the_unclosed_part_began(tmp_path):
+    err = _error(tmp_path, "data: x\noptim: {max_steps: 3\nids: [1]\n")
+    assert "(while parsing a flow mapping at line 2, column 8)" in err.message
+
+
+def test_a_misspelt_key_that_extends_a_valid_one_is_still_suggested(tmp_path):
+    assert "did you mean data?" in _error(tmp_path, "dataset: x\n").message
