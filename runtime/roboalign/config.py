@@ -13,7 +13,9 @@ reads the same everywhere, as one line with its place (roboalign.errors.ConfigEr
 What a field accepts follows its annotation: bool, int, float (an int or a YAML string such
 as "1e-3" too: PyYAML reads exponents without a dot as strings), str, Path, Enum (by value),
 Literal[...], X | None, unions of those, tuple[X, ...], tuple[X, Y], list[X], dict[K, V], Any,
-and nested dataclasses (from a mapping). Unknown keys are refused with the valid ones listed:
+nested dataclasses (from a mapping), and fields with `config.partial(Cls)` metadata: a mapping of some of Cls's
+fields (type-checked), kept as a dict of only the keys given (overrides of a default decided
+later, e.g. a backbone's prompt format). Unknown keys are refused with the valid ones listed:
 a misspelt safety limit must never fall back to its default. Missing fields without a default
 are refused. A ValueError raised by a dataclass's own __post_init__ is reported at the place of
 the mapping that built it.
@@ -24,10 +26,12 @@ import dataclasses
 import difflib
 import enum
 import functools
+import math
 import types
 import typing
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence, TypeVar
+from typing import Any, TypeVar
 
 import yaml
 
@@ -51,6 +55,10 @@ class _Located:
         for i in range(len(keypath), -1, -1):  # the closest --set that wrote this path or a parent
             if keypath[:i] in self.override_for:
                 return ConfigError(text, path=f"--set {self.override_for[keypath[:i]]}")
+        for written, override in reversed(self.override_for.items()):  # a --set beneath this path:
+            if written[:len(keypath)] == keypath and (  # it created the path (a.b.c=1, a.b a value),
+                    keypath not in self.marks or str(written[-1]) in message):  # or the message names it
+                return ConfigError(text, path=f"--set {override}")
         for i in range(len(keypath), -1, -1):  # the closest place with a mark
             mark = self.marks.get(keypath[:i])
             if mark is not None:
@@ -76,12 +84,16 @@ def parse_yaml(text: str, source: str | None = None) -> tuple[Any, _Located]:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        problem = " ".join(str(p) for p in (exc.context, exc.problem) if p) or "malformed YAML"
+        problem = " ".join(str(exc.problem or "").split()) or "malformed YAML"
+        if exc.context:  # e.g. "while parsing a flow sequence", where that began
+            cm = exc.context_mark
+            where = f" at line {cm.line + 1}, column {cm.column + 1}" if cm is not None and cm != mark else ""
+            problem += f" ({' '.join(str(exc.context).split())}{where})"
         raise ConfigError(f"malformed YAML: {problem}", path=source,
                           line=None if mark is None else mark.line + 1,
                           column=None if mark is None else mark.column + 1) from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"malformed YAML: {exc}", path=source) from None
+        raise ConfigError(f"malformed YAML: {' '.join(str(exc).split())}", path=source) from None
     located = _Located(source)
     if node is None:
         return None, located
@@ -114,7 +126,7 @@ def _scalar(node: yaml.Node, located: _Located, keypath: tuple) -> Any:
     try:
         return loader.construct_object(node, deep=True)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"bad value: {exc}", path=located.source, line=node.start_mark.line + 1,
+        raise ConfigError(f"bad value: {' '.join(str(exc).split())}", path=located.source, line=node.start_mark.line + 1,
                           column=node.start_mark.column + 1) from None
     finally:
         loader.dispose()
@@ -196,40 +208,71 @@ def check_keys(given: Iterable[str], valid: Iterable[str], where: str = "") -> N
     valid = sorted(valid)
     for key in given:
         if key not in valid:
-            raise ConfigError(_unknown_key_message(str(key), valid), path=where or None)
+            raise ConfigError(f"{key}: {_unknown_key(str(key), valid)}", path=where or None)
 
 
-def _unknown_key_message(key: str, valid: Sequence[str]) -> str:
-    close = difflib.get_close_matches(key, valid, n=1)
+def _unknown_key(key: str, valid: Sequence[str]) -> str:
+    close = difflib.get_close_matches(key, valid, n=1) or [  # else a prefix: "evaluation" -> eval
+        v for v in valid if min(len(v), len(key)) >= 3 and (key.startswith(v) or v.startswith(key))][:1]
     hint = f"did you mean {close[0]}? " if close else ""
-    return f"{key}: unknown key; {hint}valid keys: {', '.join(valid)}"
+    return f"unknown key; {hint}valid keys: {', '.join(valid)}"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
+
+
+_PARTIAL = "roboalign.config.partial_of"  # dataclasses.field metadata key
+
+
+def partial(of: type) -> dict[str, type]:
+    """Field metadata: the field holds overrides of some of `of`'s fields; each key must be one
+    of them and each value must fit its annotation; only the keys given are kept.
+
+        prompt: dict[str, Any] = dataclasses.field(default_factory=dict, metadata=config.partial(PromptFormat))
+        ...dataclasses.replace(fmt, **cfg.prompt)
+    """
+    return {_PARTIAL: of}
 
 
 def _build(cls: type, data: Any, keypath: tuple, located: _Located) -> Any:
     if not isinstance(data, dict):
         raise located.error(keypath, f"expected a mapping of {cls.__name__} keys, got {_describe(data)}")
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    for key in data:
-        if key not in fields:
-            close = difflib.get_close_matches(str(key), list(fields), n=1)
-            hint = f"did you mean {close[0]}? " if close else ""
-            raise located.error((*keypath, key), f"unknown key; {hint}valid keys: {', '.join(fields)}")
+    _refuse_unknown(data, fields, keypath, located)
     hints = _hints(cls)
     kwargs = {}
     for name, f in fields.items():
         if name in data:
-            kwargs[name] = _convert(hints[name], data[name], (*keypath, name), located)
+            if _PARTIAL in f.metadata:
+                kwargs[name] = _partial(f.metadata[_PARTIAL], data[name], (*keypath, name), located)
+            else:
+                kwargs[name] = _convert(hints[name], data[name], (*keypath, name), located)
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise located.error((*keypath, name), "missing (this key has no default)")
     try:
         return cls(**kwargs)
-    except (ValueError, TypeError) as exc:
-        raise located.error(keypath, str(exc)) from None
+    except (ValueError, TypeError) as exc:  # the dataclass's own checks (__post_init__)
+        raise located.error(keypath, " ".join(str(exc).split())) from None
+
+
+def _refuse_unknown(data: dict, valid: Iterable[str], keypath: tuple, located: _Located) -> None:
+    valid = list(valid)
+    for key in data:
+        if key not in valid:
+            raise located.error((*keypath, key), _unknown_key(str(key), valid))
+
+
+def _partial(of: type, data: Any, keypath: tuple, located: _Located) -> dict[str, Any]:
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise located.error(keypath, f"expected a mapping of {of.__name__} keys, got {_describe(data)}")
+    fields = [f.name for f in dataclasses.fields(of) if f.init]
+    _refuse_unknown(data, fields, keypath, located)
+    hints = _hints(of)
+    return {k: _convert(hints[k], v, (*keypath, k), located) for k, v in data.items()}
 
 
 def _convert(tp: Any, value: Any, keypath: tuple, located: _Located) -> Any:
@@ -240,21 +283,26 @@ def _convert(tp: Any, value: Any, keypath: tuple, located: _Located) -> Any:
     if origin is typing.Union or origin is types.UnionType:
         if value is None and type(None) in args:
             return None
-        errors = []
-        for option in sorted((a for a in args if a is not type(None)), key=_union_order(value)):
+        options = [a for a in args if a is not type(None)]
+        nested = [a for a in options if dataclasses.is_dataclass(a)]
+        if isinstance(value, dict) and len(nested) == 1:  # its own message (an unknown key inside...)
+            return _convert(nested[0], value, keypath, located)
+        if isinstance(value, (dict, list)) and len(options) == 1:  # ...or a wrong item says more
+            return _convert(options[0], value, keypath, located)
+        for option in sorted(options, key=_union_order(value)):
             try:
                 return _convert(option, value, keypath, located)
-            except ConfigError as exc:
-                errors.append(exc)
+            except ConfigError:
+                pass
         names = " or ".join(_type_name(a) for a in args)
         raise located.error(keypath, f"expected {names}, got {_describe(value)}")
     if origin is typing.Literal:
-        if value in args:
+        if any(value == a and type(value) is type(a) for a in args):  # True is not 1 here
             return value
         raise located.error(keypath, f"expected one of {', '.join(map(repr, args))}, got {_describe(value)}")
     if dataclasses.is_dataclass(tp):
         return _build(tp, value if value is not None else {}, keypath, located)
-    if origin in (tuple, list, typing.Sequence, Sequence):
+    if origin in (tuple, list, Sequence):
         if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
             raise located.error(keypath, f"expected a list, got {_describe(value)}")
         if origin is tuple and args and not (len(args) == 2 and args[1] is Ellipsis):
@@ -265,7 +313,7 @@ def _convert(tp: Any, value: Any, keypath: tuple, located: _Located) -> Any:
             item = args[0] if args else Any
             items = [_convert(item, v, (*keypath, i), located) for i, v in enumerate(value)]
         return tuple(items) if origin is not list else items
-    if origin in (dict, typing.Mapping, Mapping):
+    if origin in (dict, Mapping):
         if not isinstance(value, dict):
             raise located.error(keypath, f"expected a mapping, got {_describe(value)}")
         kt, vt = args if args else (Any, Any)
@@ -280,13 +328,16 @@ def _convert(tp: Any, value: Any, keypath: tuple, located: _Located) -> Any:
             return value
         raise located.error(keypath, f"expected an integer, got {_describe(value)}")
     if tp is float:
+        number = None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
+            number = float(value)
+        elif isinstance(value, str):
             try:
-                return float(value)
+                number = float(value)
             except ValueError:
                 pass
+        if number is not None and not math.isnan(number):  # NaN passes every comparison check: refuse it
+            return number
         raise located.error(keypath, f"expected a number, got {_describe(value)}")
     if tp is str:
         if isinstance(value, str):

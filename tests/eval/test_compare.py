@@ -12,6 +12,7 @@ pytest.importorskip("transformers")
 @pytest.fixture(scope="module")
 def tiny_ckpt(tmp_path_factory):
     from roboalign.data.episode import Episode
+    from roboalign import config
     from roboalign.training.config import SFTRunConfig
     from roboalign.training.sft import prepare, save_checkpoint
 
@@ -21,7 +22,7 @@ def tiny_ckpt(tmp_path_factory):
         q = np.cumsum(rng.normal(0, 0.05, (8, 7)), axis=0)
         Episode(instruction="touch the red block", images={"front": rng.integers(0, 256, (8, 56, 56, 3), dtype=np.uint8)},
                 joint_positions=q, actions=q, timestamps=np.arange(8) * 0.1, success=True).save(root / "eps" / f"ep_{e}")
-    cfg = SFTRunConfig.from_dict({
+    cfg = config.from_mapping(SFTRunConfig, {
         "model": {"init": "tiny", "tiny": {"hidden_size": 32, "num_layers": 2, "vocab_size": 512}},
         "fast": {"vocab_size": 300},
         "data": {"horizon": 4, "sources": [{"kind": "episodes", "path": str(root / "eps")}]},

@@ -53,9 +53,51 @@ def test_fit_then_stats_write_a_tokenizer_and_a_report(tmp_path, capsys):
     assert "compression" in capsys.readouterr().out
 
 
-def test_cli_errors_are_one_line_and_exit_1(tmp_path, capsys):
-    assert main(["tokenizer", "stats", "--tokenizer", str(tmp_path), "--data", str(tmp_path / "x.npy")]) == 1
-    assert "save_pretrained" in capsys.readouterr().err
+def _one_line_error(capsys, argv) -> str:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    return err.strip()
+
+
+def test_a_folder_that_is_not_a_tokenizer_is_a_one_line_usage_error(tmp_path, capsys):
+    line = _one_line_error(capsys, ["tokenizer", "stats", "--tokenizer", str(tmp_path), "--data", str(tmp_path / "x.npy")])
+    assert line.startswith(f"roboalign tokenizer stats: --tokenizer {tmp_path}: {tmp_path}/") and "save_pretrained" in line
+
+
+def test_missing_or_damaged_data_is_a_one_line_usage_error(tmp_path, capsys):
+    line = _one_line_error(capsys, ["tokenizer", "fit", "--data", str(tmp_path / "x.npy"), "--out", str(tmp_path / "t")])
+    assert line == f"roboalign tokenizer fit: --data {tmp_path / 'x.npy'}: {tmp_path / 'x.npy'}: not an .npy/.npz file " \
+                   "or an episode folder"
+    (tmp_path / "bad.npy").write_bytes(b"\x93NUMPY garbage")
+    assert "--data" in _one_line_error(capsys, ["tokenizer", "fit", "--data", str(tmp_path / "bad.npy"),
+                                                "--out", str(tmp_path / "t")])
+    (tmp_path / "bad.npz").write_bytes(b"PK not a zip")
+    assert "--data" in _one_line_error(capsys, ["tokenizer", "fit", "--data", str(tmp_path / "bad.npz"),
+                                                "--out", str(tmp_path / "t")])
+    assert not (tmp_path / "t").exists()
+
+
+def test_fit_settings_the_tokenizer_cannot_use_are_one_line_usage_errors(tmp_path, capsys):
+    np.save(tmp_path / "traj.npy", smooth_trajectories(4, 40, 3, seed=1))
+    base = ["tokenizer", "fit", "--data", str(tmp_path / "traj.npy"), "--horizon", "16", "--out", str(tmp_path / "t")]
+    assert "symbols needed" in _one_line_error(capsys, [*base, "--vocab-size", "10"])
+    assert "LOW must be below HIGH" in _one_line_error(capsys, [*base, "--quantiles", "0.9", "0.1"])
+
+
+@pytest.mark.parametrize("argv,flag", [
+    (["fit", "--vocab-size", "0"], "--vocab-size"), (["fit", "--scale", "0"], "--scale"),
+    (["fit", "--scale", "nan"], "--scale"), (["fit", "--max-horizon", "0"], "--max-horizon"),
+    (["fit", "--quantiles", "-0.1", "0.9"], "--quantiles"), (["fit", "--horizon", "0"], "--horizon"),
+    (["fit", "--stride", "0"], "--stride"), (["fit", "--max-chunks", "0"], "--max-chunks"),
+    (["stats", "--tokenizer", "t", "--random-trials", "0"], "--random-trials"),
+])
+def test_numeric_flags_are_range_checked(argv, flag, tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["tokenizer", *argv, "--data", "x.npy", "--out", str(tmp_path / "t")][: None if argv[0] == "fit" else -2])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and f"error: argument {flag}:" in err
 
 
 def test_sources_read_a_folder_of_episodes_with_their_chunk_padding(tmp_path):

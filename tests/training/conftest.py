@@ -50,12 +50,13 @@ def stage1_config_text():
 @pytest.fixture(scope="session")
 def stage1_run(stage1_data, tmp_path_factory):
     """(config, summary, output folder) of a 16-step SFT run on stage1_data."""
+    from roboalign import config
     from roboalign.training.config import SFTRunConfig
     from roboalign.training.sft import run_sft
 
     out = tmp_path_factory.mktemp("stage1_ckpt")
     path = out / "sft.yaml"
     path.write_text(STAGE1_CONFIG.format(data=stage1_data, out=out))
-    cfg = SFTRunConfig.load(path)
+    cfg = config.load(SFTRunConfig, path)
     summary = run_sft(cfg, log=lambda _m: None)
     return cfg, summary, out

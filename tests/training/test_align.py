@@ -27,12 +27,13 @@ def _write_episodes(root, n=4, steps=12, seed=0):
 @pytest.fixture(scope="module")
 def stage1(tmp_path_factory):
     """A stage-1 checkpoint written by stage 1's own code path (0 SFT steps) + its episodes."""
+    from roboalign import config
     from roboalign.training.config import SFTRunConfig
     from roboalign.training.sft import prepare, save_checkpoint
 
     root = tmp_path_factory.mktemp("stage2")
     _write_episodes(root / "episodes")
-    cfg = SFTRunConfig.from_dict({
+    cfg = config.from_mapping(SFTRunConfig, {
         "model": {"init": "tiny", "tiny": {"hidden_size": 32, "num_layers": 2, "vocab_size": 512}},
         "fast": {"vocab_size": 300},
         "data": {"horizon": 4, "action_frame": "delta", "absolute_dims": [6],
@@ -45,9 +46,10 @@ def stage1(tmp_path_factory):
 
 
 def _align_cfg(root, **grpo):
+    from roboalign import config
     from roboalign.training.align_config import AlignRunConfig
 
-    return AlignRunConfig.from_dict({
+    return config.from_mapping(AlignRunConfig, {
         "model": {"checkpoint": str(root / "stage1")},
         "data": {"path": str(root / "episodes")},
         "subset": {"fraction": 0.1, "seed": 0, "min_count": 2},
@@ -118,7 +120,7 @@ def test_chat_template_renders_the_stage1_prompt_exactly(stage1):
 
 
 def test_group_size_must_divide_the_batch(stage1):
-    with pytest.raises(ValueError, match="multiple of grpo.num_generations"):
+    with pytest.raises(ValueError, match=r"grpo: per_device_train_batch_size \(4\) .* multiple of num_generations"):
         _align_cfg(stage1, num_generations=3)
 
 

@@ -8,6 +8,7 @@ import re
 import numpy as np
 import pytest
 
+from roboalign import config
 from roboalign.training.episodes import EpisodeData, RobotFrames, open_robot_source
 from roboalign.training.mixture import DataConfig, Mixture
 from roboalign.training.vqa import VQASource, read_jsonl
@@ -126,10 +127,12 @@ def test_mixture_draws_sources_by_weight_and_repeats_a_small_source():
 
 
 def test_data_config_rejects_unknown_keys_and_source_kinds():
-    with pytest.raises(ValueError, match="unknown keys"):
-        DataConfig.from_dict({"sources": [{"kind": "vqa", "path": "x"}], "horizn": 3})
-    with pytest.raises(ValueError, match="kind"):
-        DataConfig.from_dict({"sources": [{"kind": "videos", "path": "x"}]})
+    with pytest.raises(ValueError, match="horizn: unknown key; did you mean horizon"):
+        config.from_mapping(DataConfig, {"sources": [{"kind": "vqa", "path": "x"}], "horizn": 3})
+    with pytest.raises(ValueError, match="sources.0.kind: expected one of 'episodes', 'vqa', got 'videos'"):
+        config.from_mapping(DataConfig, {"sources": [{"kind": "videos", "path": "x"}]})
+    with pytest.raises(ValueError, match="sources is empty"):
+        config.from_mapping(DataConfig, {"sources": []})
 
 
 def test_collator_puts_the_loss_on_the_answer_only_and_padding_changes_no_logits(stage1_data):

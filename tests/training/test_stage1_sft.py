@@ -81,14 +81,15 @@ def test_config_and_cli_refuse_unknown_keys_with_the_known_ones(tmp_path, capsys
 
 
 def test_lora_run_with_gradient_checkpointing_merges_adapters_into_a_plain_checkpoint(stage1_data, stage1_config_text, tmp_path):
+    from roboalign import config
     from roboalign.policy.backbone import Backbone
     from roboalign.training.config import SFTRunConfig
     from roboalign.training.sft import run_sft
 
     path = tmp_path / "lora.yaml"
     path.write_text(stage1_config_text.format(data=stage1_data, out=tmp_path / "ckpt"))
-    cfg = SFTRunConfig.load(path, {"train.max_steps": 2, "train.lora": {"enabled": True, "r": 4, "save_adapter": True},
-                                     "train.gradient_checkpointing": True})
+    cfg = config.load(SFTRunConfig, path, ["train.max_steps=2", "train.lora={enabled: true, r: 4, save_adapter: true}",
+                                           "train.gradient_checkpointing=true"])
     summary = run_sft(cfg, log=lambda _m: None)
     assert summary["global_step"] == 2
     bb = Backbone.from_pretrained(tmp_path / "ckpt")
@@ -98,11 +99,12 @@ def test_lora_run_with_gradient_checkpointing_merges_adapters_into_a_plain_check
 
 @pytest.mark.parametrize("value,expected", [("1e-3", 1e-3), ("2.0e-5", 2e-5)])
 def test_yaml_exponent_without_dot_is_read_as_a_number(tmp_path, value, expected):
+    from roboalign import config
     from roboalign.training.config import SFTRunConfig
 
     p = tmp_path / "c.yaml"
     p.write_text(f"data: {{sources: [{{kind: vqa, path: x}}]}}\ntrain: {{learning_rate: {value}}}\n")
-    assert SFTRunConfig.load(p).train.learning_rate == pytest.approx(expected)
+    assert config.load(SFTRunConfig, p).train.learning_rate == pytest.approx(expected)
 
 
 def test_stage1_checkpoint_is_served_by_the_policy_registry_as_fast_token(stage1_run):

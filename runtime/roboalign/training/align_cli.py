@@ -2,24 +2,20 @@
 
     roboalign train align --config configs/align_tiny.yaml [--set grpo.max_steps=20 ...]
 
-No heavy imports here: torch/transformers/trl load inside the command function.
+No heavy imports here: torch/transformers/trl load inside the command function, after the
+configuration has been read and checked.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 
 def _align(args: argparse.Namespace) -> int:
     from roboalign.training.align_config import AlignRunConfig
-    from roboalign.training.config import parse_overrides
+    from roboalign.training.cli import load_run_config
 
-    try:
-        cfg = AlignRunConfig.load(args.config, parse_overrides(args.set or []))
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    cfg = load_run_config(AlignRunConfig, args)  # every mistake here: one line, exit 2
     from roboalign.training.align import run_align
 
     summary = run_align(cfg)
@@ -30,8 +26,8 @@ def _align(args: argparse.Namespace) -> int:
 
 def register(sub) -> None:
     """Add `align` to the `roboalign train` subparsers."""
+    from roboalign.training.cli import add_config_args
+
     al = sub.add_parser("align", help="stage 2: RoboAlign GRPO on action-token accuracy (TRL GRPOTrainer)")
-    al.add_argument("--config", required=True, help="YAML (see configs/align_tiny.yaml)")
-    al.add_argument("--set", action="append", metavar="KEY=VALUE",
-                    help="override a config value, e.g. --set grpo.max_steps=20 (repeatable)")
+    add_config_args(al, "configs/align_tiny.yaml", "grpo.max_steps=20")
     al.set_defaults(func=_align)

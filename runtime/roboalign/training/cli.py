@@ -1,15 +1,24 @@
-"""`roboalign train ...`: stage-1 data and SFT (stage 2 `train align` registers beside them).
+"""`roboalign train ...`: stage-1 data and SFT; stage 2 (`train align`, align_cli.py) and
+stage 3 (`train head`, head_cli.py) register beside them.
 
-    roboalign train make-data --episodes 200 --val-episodes 30 --out outputs/sim_data
+    roboalign train make-data --episodes 200 --val-episodes 40 --families touch --out outputs/sim_data
     roboalign train sft --config configs/sft_tiny.yaml [--set train.max_steps=50 ...]
 
-No heavy imports here: torch/transformers load inside the command functions.
+Every stage reads its YAML through roboalign.config (one line per mistake, exit 2) before any
+training code is imported. No heavy imports here: torch/transformers load inside the commands.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import sys
+from pathlib import Path
+
+from roboalign.arguments import float_range, int_range, names_from
+from roboalign.errors import UsageError
+from roboalign.sim.tasks import FAMILIES
+
+SIM_CAMERAS = ("front", "wrist")  # the cameras of sim/assets (SimArm.camera_names)
+MAX_EPISODES = 1_000_000  # training seeds stay below the validation seeds (sim_data.VAL_SEED_OFFSET)
 
 
 def _make_data(args: argparse.Namespace) -> int:
@@ -17,48 +26,69 @@ def _make_data(args: argparse.Namespace) -> int:
 
     cfg = SimDataConfig(
         episodes=args.episodes, val_episodes=args.val_episodes, vqa_states_per_episode=args.vqa_per_episode,
-        seed=args.seed, cameras=tuple(args.cameras.split(",")), image_size=(args.image_size, args.image_size),
-        families=tuple(args.families.split(",")), horizon=args.horizon,
+        seed=args.seed, cameras=args.cameras, image_size=(args.image_size, args.image_size),
+        families=args.families, horizon=args.horizon,
     )
     manifest = make_sim_data(args.out, cfg)
     print(json.dumps(manifest["splits"], indent=2))
     return 0
 
 
+def load_run_config(cls, args: argparse.Namespace):
+    """Read --config with its --set overrides and check that the inputs it names exist, before
+    any training code is imported: each mistake is one line (ConfigError/UsageError, exit 2)."""
+    from roboalign import config
+
+    cfg = config.load(cls, args.config, args.set)
+    missing = [(key, path) for key, path in cfg.inputs().items() if not Path(path).exists()]
+    if missing:
+        key, path = missing[0]
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise UsageError(f"{args.config}: {key}: {path} does not exist{more}; run the step that writes it first "
+                         "(docs/stage1.md, stage2.md, stage3.md)")
+    return cfg
+
+
 def _sft(args: argparse.Namespace) -> int:
-    from roboalign.training.config import SFTRunConfig, parse_overrides
+    from roboalign.training.config import SFTRunConfig
+
+    cfg = load_run_config(SFTRunConfig, args)
     from roboalign.training.sft import run_sft
 
-    try:
-        cfg = SFTRunConfig.load(args.config, parse_overrides(args.set or []))
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     summary = run_sft(cfg)
     print(json.dumps(summary, indent=2))
     return 0
 
 
+def add_config_args(parser: argparse.ArgumentParser, example: str, override: str) -> None:
+    """--config FILE and repeatable --set KEY=VALUE, the same for every training stage."""
+    parser.add_argument("--config", required=True, help=f"YAML (see {example})")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help=f"override a config value, e.g. --set {override} (repeatable)")
+
+
 def register(subparsers) -> None:
-    train = subparsers.add_parser("train", help="training: stage-1 data and SFT (stage 2: align)")
+    train = subparsers.add_parser("train", help="training: stage-1 data and SFT, stage 2 align, stage 3 head")
     sub = train.add_subparsers(dest="train_command", metavar="STEP")
 
     md = sub.add_parser("make-data", help="expert demos + embodied VQA from the simulator (stage-1 data)")
-    md.add_argument("--episodes", type=int, default=100, help="training demonstrations")
-    md.add_argument("--val-episodes", type=int, default=20, help="held-out demonstrations (own seeds)")
-    md.add_argument("--vqa-per-episode", type=float, default=0.5, help="VQA scenes per demonstration (3 questions each)")
+    md.add_argument("--episodes", type=int_range(1, MAX_EPISODES), default=100, help="training demonstrations")
+    md.add_argument("--val-episodes", type=int_range(0, MAX_EPISODES), default=20,
+                    help="held-out demonstrations (own seeds); 0 writes no val split")
+    md.add_argument("--vqa-per-episode", type=float_range(0.0, 100.0), default=0.5,
+                    help="VQA scenes per demonstration (3 questions each)")
     md.add_argument("--out", required=True, help="output folder (train/ and val/ inside)")
-    md.add_argument("--seed", type=int, default=0)
-    md.add_argument("--cameras", default="front", help="comma-separated sim cameras (front, wrist)")
-    md.add_argument("--image-size", type=int, default=128, help="square render size in pixels")
-    md.add_argument("--families", default="touch", help="comma-separated task families (touch, push)")
-    md.add_argument("--horizon", type=int, default=16, help="expert chunk length")
+    md.add_argument("--seed", type=int_range(0), default=0)
+    md.add_argument("--cameras", type=names_from(SIM_CAMERAS), default=("front",),
+                    help=f"comma-separated sim cameras ({', '.join(SIM_CAMERAS)})")
+    md.add_argument("--image-size", type=int_range(16, 1024), default=128, help="square render size in pixels")
+    md.add_argument("--families", type=names_from(FAMILIES), default=("touch",),
+                    help=f"comma-separated task families ({', '.join(FAMILIES)})")
+    md.add_argument("--horizon", type=int_range(1, 256), default=16, help="expert chunk length (steps of 0.1 s)")
     md.set_defaults(func=_make_data)
 
     sft = sub.add_parser("sft", help="stage 1: SFT on FAST action tokens + VQA (TRL SFTTrainer)")
-    sft.add_argument("--config", required=True, help="YAML (see configs/sft_tiny.yaml)")
-    sft.add_argument("--set", action="append", metavar="KEY=VALUE",
-                     help="override a config value, e.g. --set train.max_steps=20 (repeatable)")
+    add_config_args(sft, "configs/sft_tiny.yaml", "train.max_steps=20")
     sft.set_defaults(func=_sft)
 
     # Stage 2 (`train align`) registers its parser here, on `sub`.

@@ -2,33 +2,31 @@
 
     roboalign train head --config configs/head_tiny.yaml [--set train.steps=2000 ...]
 
-No heavy imports here: torch/transformers load inside the command function.
+No heavy imports here: the backbone and the training code load inside the command function,
+after the configuration has been read and checked (a typo fails in a second, not after the
+features are cached).
 """
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 
 def _head(args: argparse.Namespace) -> int:
-    from roboalign.training.config import parse_overrides
-    from roboalign.training.head import run_head_training
+    from roboalign.training.cli import load_run_config
     from roboalign.training.head_config import HeadRunConfig
 
-    try:
-        cfg = HeadRunConfig.load(args.config, parse_overrides(args.set or []))
-    except (FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    cfg = load_run_config(HeadRunConfig, args)  # every mistake here: one line, exit 2
+    from roboalign.training.head import run_head_training
+
     summary = run_head_training(cfg)
     print(json.dumps(summary, indent=2))
     return 0
 
 
 def register(sub) -> None:
+    from roboalign.training.cli import add_config_args
+
     head = sub.add_parser("head", help="stage 3: flow-matching action head on the frozen backbone (cached features)")
-    head.add_argument("--config", required=True, help="YAML (see configs/head_tiny.yaml)")
-    head.add_argument("--set", action="append", metavar="KEY=VALUE",
-                      help="override a config value, e.g. --set train.steps=500 (repeatable)")
+    add_config_args(head, "configs/head_tiny.yaml", "train.steps=500")
     head.set_defaults(func=_head)

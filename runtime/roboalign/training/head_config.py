@@ -1,4 +1,5 @@
-"""Stage-3 (action head) configuration, YAML -> typed dataclasses. Example: configs/head_tiny.yaml
+"""Stage-3 (action head) configuration, plain dataclasses read by roboalign.config. Example:
+configs/head_tiny.yaml
 
     backbone: outputs/stage1_tiny      # frozen stage-1/2 checkpoint folder (or hub id in the HF cache)
     feature_layer: null                # decoder block the head reads; null: the checkpoint's own
@@ -7,16 +8,21 @@
     train: {output_dir: ..., steps: 4000, batch_size: 128, learning_rate: 3e-4, ...}
     eval:  {sim_episodes: 20, seed: 10000, family: touch}     # closed loop in the sim at the end
     save:  {truncate_backbone: true, model_id: ...}
+
+    cfg = config.load(HeadRunConfig, "configs/head_tiny.yaml", ["train.steps=500"])
+
+`head:` is roboalign.policy.action_head.HeadSizes itself (its defaults and checks live there
+once); the shapes the data decides (action, state and feature sizes, cameras) are filled in at
+training time. Every check here runs at load time, before the backbone or any feature is loaded.
 """
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
-from typing import Any
+from typing import Literal
 
-import yaml
-
-from roboalign.training.config import _build, _set_dotted
+from roboalign.policy import actions as action_frames
+from roboalign.policy.action_head import HeadSizes
+from roboalign.sim.tasks import FAMILIES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,7 +35,7 @@ class HeadDataConfig:
     forward while caching.
     """
 
-    train: tuple[str, ...] = ()
+    train: tuple[str, ...]
     val: tuple[str, ...] = ()
     horizon: int = 16
     cameras: tuple[str, ...] | None = None
@@ -40,24 +46,15 @@ class HeadDataConfig:
     cache_dir: str = "outputs/stage3/feature_cache"
     feature_batch: int = 32
 
-
-@dataclasses.dataclass(frozen=True)
-class HeadModelConfig:
-    """FlowMatchingHead sizes (roboalign.policy.action_head.HeadConfig; dims and camera count
-    are filled from the data)."""
-
-    d_model: int = 128
-    num_layers: int = 4
-    num_heads: int = 4
-    mlp_ratio: float = 4.0
-    dropout: float = 0.0
-    memory_positions: int = 512
-    num_steps: int = 4
-    image_size: int = 0  # > 0: the head's own conv image encoder (a documented deviation, docs/stage3.md)
-    image_channels: tuple[int, int] = (24, 48)
-    beta_alpha: float = 1.5
-    beta_beta: float = 1.0
-    time_scale_s: float = 0.999
+    def __post_init__(self) -> None:
+        if not self.train:
+            raise ValueError("train must list at least one episode folder")
+        if self.action_frame not in action_frames.FRAMES:
+            raise ValueError(f"action_frame {self.action_frame!r}: use one of {', '.join(action_frames.FRAMES)}")
+        if min(self.horizon, self.stride, self.feature_batch) < 1:
+            raise ValueError("horizon, stride and feature_batch must be >= 1")
+        if any(d < 0 for d in self.absolute_dims):
+            raise ValueError(f"absolute_dims are joint indices (>= 0), got {list(self.absolute_dims)}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,7 +78,7 @@ class HeadTrainConfig:
     ema: float = 0.0
     noise_samples: int = 1
     image_shift: int = 4
-    aux_target: str = "none"  # "sim": also regress block positions (sim demos only; docs/stage3.md)
+    aux_target: Literal["none", "sim"] = "none"  # "sim": also regress block positions (sim demos only)
     aux_weight: float = 1.0
     eval_every: int = 500
     log_every: int = 50
@@ -89,16 +86,38 @@ class HeadTrainConfig:
     torch_threads: int | None = None
     device: str = "cpu"
 
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch_size", "noise_samples", "eval_every", "log_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.learning_rate <= 0 or self.grad_clip <= 0:
+            raise ValueError("learning_rate and grad_clip must be > 0")
+        if min(self.weight_decay, self.warmup_steps, self.image_shift, self.aux_weight) < 0:
+            raise ValueError("weight_decay, warmup_steps, image_shift and aux_weight must be >= 0")
+        if not 0.0 <= self.min_lr_ratio <= 1.0 or not 0.0 <= self.ema < 1.0:
+            raise ValueError("min_lr_ratio must be in [0, 1] and ema in [0, 1)")
+        if self.torch_threads is not None and self.torch_threads < 1:
+            raise ValueError(f"torch_threads must be >= 1 or null, got {self.torch_threads}")
+
 
 @dataclasses.dataclass(frozen=True)
 class HeadEvalConfig:
-    """Closed-loop check at the end of training (direct sim loop, no ROS): 0 episodes skips it."""
+    """Closed-loop check at the end of training (direct sim loop, no ROS): 0 episodes skips it.
+    replan_period and max_seconds in seconds of sim time."""
 
     sim_episodes: int = 0
     seed: int = 10_000
     family: str = "touch"
     replan_period: float = 0.4
     max_seconds: float = 12.0
+
+    def __post_init__(self) -> None:
+        if self.family not in FAMILIES:  # checked now, not after training
+            raise ValueError(f"family {self.family!r}: use one of {', '.join(FAMILIES)}")
+        if self.sim_episodes < 0 or self.seed < 0:
+            raise ValueError("sim_episodes and seed must be >= 0")
+        if self.replan_period <= 0 or self.max_seconds <= 0:
+            raise ValueError("replan_period and max_seconds must be > 0")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,49 +130,23 @@ class HeadSaveConfig:
 class HeadRunConfig:
     backbone: str
     data: HeadDataConfig
-    head: HeadModelConfig = dataclasses.field(default_factory=HeadModelConfig)
+    head: HeadSizes = dataclasses.field(default_factory=HeadSizes)
     train: HeadTrainConfig = dataclasses.field(default_factory=HeadTrainConfig)
     eval: HeadEvalConfig = dataclasses.field(default_factory=HeadEvalConfig)
     save: HeadSaveConfig = dataclasses.field(default_factory=HeadSaveConfig)
     feature_layer: int | None = None
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "HeadRunConfig":
-        d = dict(d)
-        known = {"backbone", "feature_layer", "data", "head", "train", "eval", "save"}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"config: unknown sections {sorted(unknown)}; expected {sorted(known)}")
-        if not d.get("backbone"):
-            raise ValueError("config: `backbone:` (a stage-1/2 checkpoint folder) is required")
-        data = dict(d.get("data") or {})
-        for key in ("train", "val", "cameras", "absolute_dims"):
-            if isinstance(data.get(key), str):
-                data[key] = [data[key]]
-            if data.get(key) is not None:
-                data[key] = tuple(data[key])
-        data_cfg = _build(HeadDataConfig, data, "data")
-        head = dict(d.get("head") or {})
-        if "image_channels" in head:
-            head["image_channels"] = tuple(head["image_channels"])
-        if not data_cfg.train:
-            raise ValueError("config: data.train must list at least one episode folder")
-        return cls(
-            backbone=str(d["backbone"]),
-            feature_layer=d.get("feature_layer"),
-            data=data_cfg,
-            head=_build(HeadModelConfig, head, "head"),
-            train=_build(HeadTrainConfig, d.get("train"), "train"),
-            eval=_build(HeadEvalConfig, d.get("eval"), "eval"),
-            save=_build(HeadSaveConfig, d.get("save"), "save"),
-        )
+    def __post_init__(self) -> None:
+        if not self.backbone:
+            raise ValueError("backbone must name a stage-1/2 checkpoint folder")
+        if self.feature_layer is not None and self.feature_layer < 1:
+            raise ValueError(f"feature_layer must be >= 1 (a decoder block) or null, got {self.feature_layer}")
 
-    @classmethod
-    def load(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> "HeadRunConfig":
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"head config {path} not found (see configs/head_tiny.yaml for an example)")
-        d = yaml.safe_load(path.read_text()) or {}
-        for dotted, value in (overrides or {}).items():
-            _set_dotted(d, dotted, value)
-        return cls.from_dict(d)
+    def inputs(self) -> dict[str, str]:
+        """Files and folders this run reads, by key (backbone may be a hub id: not listed)."""
+        return {**{f"data.train.{i}": p for i, p in enumerate(self.data.train)},
+                **{f"data.val.{i}": p for i, p in enumerate(self.data.val)}}
+
+    @property
+    def output_dir(self) -> str:
+        return self.train.output_dir

@@ -21,20 +21,19 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Any
+from typing import Literal
 
 import numpy as np
 
+from roboalign.policy import actions as action_frames
 from roboalign.training.episodes import RobotFrames, open_robot_source
 from roboalign.training.samples import ActionSpace
 from roboalign.training.vqa import VQASource
 
-SOURCE_KINDS = ("episodes", "vqa")
-
 
 @dataclasses.dataclass(frozen=True)
 class SourceConfig:
-    kind: str
+    kind: Literal["episodes", "vqa"]
     path: str
     weight: float = 1.0
     stride: int = 1
@@ -43,10 +42,10 @@ class SourceConfig:
     name: str = ""
 
     def __post_init__(self) -> None:
-        if self.kind not in SOURCE_KINDS:
-            raise ValueError(f"data source kind {self.kind!r}: use one of {SOURCE_KINDS}")
         if not self.weight >= 0:
-            raise ValueError(f"data source {self.path}: weight must be >= 0")
+            raise ValueError(f"weight must be >= 0, got {self.weight}")
+        if self.stride < 1 or (self.limit is not None and self.limit < 1):
+            raise ValueError("stride must be >= 1 and limit >= 1 or null")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,22 +58,19 @@ class DataConfig:
     samples_per_epoch: int | None = None
     seed: int = 0
 
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "DataConfig":
-        d = dict(d)
-        srcs = d.pop("sources", None)
-        if not srcs:
-            raise ValueError("data.sources is empty: list at least one {kind, path} entry")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"data: unknown keys {sorted(unknown)}; known: {sorted(known)}")
-        sources = tuple(SourceConfig(**s) for s in srcs)
-        if "cameras" in d and d["cameras"] is not None:
-            d["cameras"] = tuple(d["cameras"])
-        if "absolute_dims" in d:
-            d["absolute_dims"] = tuple(d["absolute_dims"])
-        return cls(sources=sources, **d)
+    def __post_init__(self) -> None:
+        if not self.sources:
+            raise ValueError("sources is empty: list at least one {kind, path} entry")
+        if not any(s.weight > 0 for s in self.sources):
+            raise ValueError("sources: at least one weight must be > 0")
+        if self.horizon < 1:
+            raise ValueError(f"horizon must be >= 1, got {self.horizon}")
+        if self.action_frame not in action_frames.FRAMES:
+            raise ValueError(f"action_frame {self.action_frame!r}: use one of {', '.join(action_frames.FRAMES)}")
+        if any(d < 0 for d in self.absolute_dims):
+            raise ValueError(f"absolute_dims are joint indices (>= 0), got {list(self.absolute_dims)}")
+        if self.samples_per_epoch is not None and self.samples_per_epoch < 1:
+            raise ValueError(f"samples_per_epoch must be >= 1 or null, got {self.samples_per_epoch}")
 
     @property
     def action_space(self) -> ActionSpace:

@@ -41,6 +41,10 @@ class ReasoningStyle:
     gripper_closed_above: float = 0.5
     decimals: int = 1
 
+    def __post_init__(self) -> None:
+        if (self.gripper_dim is not None and self.gripper_dim < 0) or self.decimals < 0:
+            raise ValueError("gripper_dim must be >= 0 or null, decimals >= 0")
+
 
 def describe_frame(sample: RobotSample, style: ReasoningStyle = ReasoningStyle()) -> str:
     """The templated reasoning of one frame (module docstring)."""

@@ -169,6 +169,12 @@ class RewardWeights:
     l1: float = 0.0
     l1_scale: float = 1.0  # normalised units at which the L1 reward reaches 0
 
+    def __post_init__(self) -> None:
+        if self.l1_scale <= 0:
+            raise ValueError(f"l1_scale must be > 0, got {self.l1_scale}")
+        if not any((self.format, self.action, self.l1)):
+            raise ValueError("at least one of format, action and l1 must be non-zero")
+
     def active(self) -> dict[str, float]:
         return {name: w for name, w in (("format", self.format), ("action", self.action), ("l1", self.l1)) if w != 0}
 

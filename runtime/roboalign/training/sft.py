@@ -92,8 +92,9 @@ def prepare(cfg: SFTRunConfig, log=print) -> Prepared:
     log(f"FAST: vocabulary {fast.vocab_size}, scale {fast.scale}, horizon {cfg.data.horizon}, "
         f"frame {cfg.data.action_frame}")
     if cfg.model.init == "tiny":
-        backbone = build_tiny_backbone(corpus=_corpus(sources), **cfg.model.tiny)
-        trained_from = f"tiny:{json.dumps(cfg.model.tiny, sort_keys=True)}"
+        spec = dataclasses.asdict(cfg.model.tiny)
+        backbone = build_tiny_backbone(corpus=_corpus(sources), **spec)
+        trained_from = f"tiny:{json.dumps(spec, sort_keys=True)}"
     else:
         backbone = Backbone.from_pretrained(cfg.model.init, dtype=cfg.model.dtype,
                                             attn_implementation=cfg.model.attn_implementation)
