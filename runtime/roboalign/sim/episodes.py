@@ -1,0 +1,96 @@
+"""Seeded sim episodes through the one control loop (roboalign.control.loop).
+
+The episode semantics of the ROS graph's roboalign_ros.sim_episodes, without ROS: reset the arm
+to `seed` (task = the arm's family, or `task`), run the loop from there on simulated time for
+at most `max_seconds`, stop as soon as the task succeeds (SimArm.success, latched), report
+success with the loop's safety and executor counts. The scripted expert gets privileged sim
+state, as `roboalign rollout --policy expert` gives it /sim/objects; a learned policy never.
+
+    arm = SimArm(cameras=())                      # the expert needs no images
+    result = run_sim_episode(arm, ScriptedExpert(), seed=3)
+    result.success, result.loop.safety, result.summary()
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from roboalign.control.loop import ControlLoop, LoopConfig, LoopResult
+from roboalign.core.policy import Policy
+from roboalign.data.episode import Episode
+from roboalign.data.recorder import EpisodeRecorder
+from roboalign.sim.arm import SimArm
+from roboalign.sim.tasks import TaskInfo
+
+DEFAULT_MAX_SECONDS = 20.0  # = `roboalign rollout --max-seconds` default
+
+
+@dataclasses.dataclass
+class SimEpisodeResult:
+    seed: int
+    task: TaskInfo
+    loop: LoopResult
+    episode: Episode | None = None   # with record=True
+
+    @property
+    def success(self) -> bool:
+        return bool(self.loop.success)
+
+    @property
+    def duration(self) -> float:
+        """Simulated seconds run."""
+        return self.loop.duration_s
+
+    def summary(self) -> dict[str, Any]:
+        return {"seed": self.seed, "success": self.success, "instruction": self.task.instruction,
+                "target": self.task.target, "family": self.task.family, **self.loop.to_dict()}
+
+
+def uses_privileged_state(policy: Policy) -> bool:
+    """True for the scripted expert (metadata "policy": "expert"), the one policy that reads
+    privileged sim state; the ROS rollout decides the same way."""
+    try:
+        return policy.metadata().get("policy") == "expert"
+    except Exception:  # metadata is descriptive: without it, no privileged state
+        return False
+
+
+def run_sim_episode(
+    arm: SimArm,
+    policy: Policy,
+    seed: int,
+    task: str | None = None,
+    max_seconds: float = DEFAULT_MAX_SECONDS,
+    config: LoopConfig | None = None,
+    record: bool = False,
+    record_period: float = 0.1,
+    stop_on_success: bool = True,
+    privileged: bool | None = None,
+) -> SimEpisodeResult:
+    """Reset `arm` to `seed` and run `policy` through the control loop (see the module docstring).
+
+    record: keep an Episode of the arm's cameras every `record_period` s (sim time).
+    privileged: give the policy SimArm.privileged_state(); None = only the scripted expert.
+    """
+    info = arm.reset(int(seed), task)
+    cfg = config or LoopConfig()
+    if privileged is None:
+        privileged = uses_privileged_state(policy)
+    recorder = EpisodeRecorder(arm.cameras, record_period, cfg.control_period) if record else None
+    loop = ControlLoop(arm, policy, cfg, privileged=arm.privileged_state if privileged else None, recorder=recorder)
+    result = loop.run(info.instruction, max_seconds, until=arm.success if stop_on_success else None)
+    if not stop_on_success:
+        result.success = arm.success()
+    episode = None
+    if recorder is not None:
+        meta = {"task": info.to_dict(), "robot": arm.spec.to_dict(), "policy": _policy_id(policy), "seed": int(seed)}
+        episode = recorder.episode(info.instruction, result.success, meta)
+    return SimEpisodeResult(seed=int(seed), task=info, loop=result, episode=episode)
+
+
+def _policy_id(policy: Policy) -> str:
+    try:
+        meta = policy.metadata()
+        return str(meta.get("model_id") or meta.get("policy") or type(policy).__name__)
+    except Exception:  # metadata is informational here; a failing one must not lose the episode
+        return type(policy).__name__
