@@ -131,7 +131,7 @@ def test_observation_carries_images_state_and_privileged_target(arm):
     assert set(obs.images) == {"front", "wrist"}
     assert obs.joint_positions.shape == (7,) and obs.joint_velocities.shape == (7,)
     assert obs.instruction == info.instruction and obs.timestamp == 12.5
-    assert obs.capture_times == {"joints": 12.5, "front": 12.5, "wrist": 12.5}
+    assert obs.capture_times == {"joints": 12.5, "front": 12.5, "wrist": 12.5, "privileged": 12.5}
     priv = obs.privileged
     np.testing.assert_array_equal(priv["target_position"], arm.object_positions()[info.target])
     assert tasks.OBJECT_NAMES[int(priv["target_index"][0])] == info.target

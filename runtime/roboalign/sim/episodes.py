@@ -94,3 +94,35 @@ def _policy_id(policy: Policy) -> str:
         return str(meta.get("model_id") or meta.get("policy") or type(policy).__name__)
     except Exception:  # metadata is informational here; a failing one must not lose the episode
         return type(policy).__name__
+
+
+SAFETY_KEYS = ("ok", "limited", "clamped", "rejected", "hold", "estopped", "watchdog_trips")
+
+
+def summarize(results: list[SimEpisodeResult], policy: str, wall_s: float) -> dict[str, Any]:
+    """Totals over episodes, keyed like `roboalign rollout --sim`'s summary so the two compare."""
+    n = len(results)
+    successes = sum(r.success for r in results)
+    infer = [ms for r in results for ms in r.loop.infer_ms]
+    executor: dict[str, int] = {}
+    for r in results:
+        for k, v in r.loop.executor.items():
+            executor[k] = executor.get(k, 0) + int(v)
+    return {
+        "path": "direct loop (roboalign.control.loop)",
+        "policy": policy,
+        "episodes": n,
+        "successes": successes,
+        "success_rate": successes / n if n else 0.0,
+        "seeds": [r.seed for r in results],
+        "failed_seeds": [r.seed for r in results if not r.success],
+        "safety_interventions": {k: sum(int(r.loop.safety.get(k, 0)) for r in results) for k in SAFETY_KEYS},
+        "max_safety_correction_rad": round(max((r.loop.max_correction_rad for r in results), default=0.0), 4),
+        "executor": executor,
+        "policy_calls": sum(r.loop.policy_calls for r in results),
+        "policy_errors": sum(r.loop.policy_errors for r in results),
+        "mean_infer_ms": round(sum(infer) / len(infer), 3) if infer else 0.0,
+        "mean_episode_sim_s": round(sum(r.duration for r in results) / n, 3) if n else 0.0,
+        "wall_s": round(wall_s, 2),
+        "per_episode": [r.summary() for r in results],
+    }
