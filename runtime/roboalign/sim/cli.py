@@ -132,11 +132,15 @@ def _demos(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from roboalign.policy.registry import load_policy
+    from roboalign.errors import UsageError
+    from roboalign.policy.registry import PolicyLoadError, load_policy
     from roboalign.sim.arm import SimArm
     from roboalign.sim.episodes import run_sim_episode, summarize, uses_privileged_state
 
-    policy = load_policy(args.policy)
+    try:
+        policy = load_policy(args.policy)
+    except PolicyLoadError as exc:
+        raise UsageError(f"--policy: {exc}") from None
     meta = policy.metadata()
     # The expert reads privileged state, not pixels: render nothing for it (fast, same result).
     cams = () if uses_privileged_state(policy) else tuple(meta.get("cameras") or ())
