@@ -45,5 +45,6 @@ def test_sim_run_reports_success_and_safety_counts_for_the_expert(tmp_path, caps
     assert "sim run (direct loop, policy expert): 2/2 succeeded" in text and "safety: ok" in text
     summary = json.loads(out.read_text())
     assert summary["seeds"] == [7, 8] and summary["successes"] == 2
-    assert set(summary["safety_interventions"]) >= {"limited", "clamped", "rejected", "hold", "estopped", "watchdog_trips"}
+    interventions = {"limited", "clamped", "rejected", "hold", "estopped", "watchdog_trips"}
+    assert set(summary["safety_interventions"]) >= interventions
     assert summary["per_episode"][0]["safety"]["rejected"] == 0

@@ -153,7 +153,8 @@ class ControlLoop:
         self.cameras = tuple(robot.cameras) if cameras is None else tuple(cameras)
         missing = [c for c in self.cameras if c not in robot.cameras]
         if missing:
-            raise ValueError(f"the robot has no camera {', '.join(missing)} (it has {', '.join(robot.cameras) or 'none'})")
+            have = ", ".join(robot.cameras) or "none"
+            raise ValueError(f"the robot has no camera {', '.join(missing)} (it has {have})")
         declared = policy_robot_spec(policy)
         if declared is not None and declared.joint_names != robot.spec.joint_names:
             raise ValueError(f"the policy drives joints {list(declared.joint_names)}, the robot has "

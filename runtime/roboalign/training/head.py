@@ -291,7 +291,8 @@ def sim_success(policy, ev, log=print) -> dict[str, Any]:
     s = summarize(results, policy.info.model_id, 0.0)
     out = {"episodes": s["episodes"], "successes": s["successes"], "success_rate": s["success_rate"], "seed": ev.seed,
            "family": ev.family, "mean_infer_ms": round(s["mean_infer_ms"], 2),
-           "safety_interventions": s["safety_interventions"], "max_safety_correction_rad": s["max_safety_correction_rad"]}
+           "safety_interventions": s["safety_interventions"],
+           "max_safety_correction_rad": s["max_safety_correction_rad"]}
     log(f"sim: {s['successes']}/{s['episodes']} succeeded (seeds {ev.seed}..{ev.seed + len(results) - 1}, {ev.family}; "
         f"direct loop, safety {s['safety_interventions']})")
     return out

@@ -53,7 +53,8 @@ class PolicyNode(Node):
         self.replan_period = declare(self, "replan_period", 0.4, "s between policy calls", low=0.02, high=10.0)
         self.request_timeout = declare(self, "request_timeout", 1.0, "s before a policy call is abandoned", low=0.01, high=60.0)
         self.max_observation_age = declare(self, "max_observation_age", 0.5, "s: older frames or joint states skip the call", low=0.01, high=60.0)
-        self.max_observation_skew = declare(self, "max_observation_skew", 0.5, "s: streams captured further apart skip the call", low=0.01, high=60.0)
+        self.max_observation_skew = declare(self, "max_observation_skew", 0.5,
+                                            "s: streams captured further apart skip the call", low=0.01, high=60.0)
         self.cameras = tuple(declare(self, "cameras", ["front"], "cameras the policy sees (topics /camera/<name>/image_raw)"))
         self.use_privileged = declare(self, "use_privileged", False, "add /sim/objects to the observation (scripted expert, sim only)")
         self.fixed_instruction = declare(self, "instruction", "", "task instruction; empty = listen on /task/instruction")
