@@ -116,3 +116,11 @@ def test_recorded_episode_holds_actions_at_policy_rate(expert):
     moving = np.linalg.norm(motion, axis=1) > 0.01
     assert moving.sum() >= 5
     assert np.mean(np.sum(lead * motion, axis=1)[moving] > 0) > 0.8
+
+
+def test_episode_hooks_see_every_tick_and_the_observations_of_each_policy_call(expert, arm):
+    ticks = []
+    r = run_sim_episode(arm, expert, 5, max_seconds=1.0, stop_on_success=False, on_tick=ticks.append)
+    assert len(ticks) == r.loop.steps == 50
+    observed = [t.observation for t in ticks if t.observation is not None]
+    assert len(observed) == r.loop.policy_calls == 3 and "target_position" in observed[0].privileged

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from roboalign.control.loop import ControlLoop, LoopConfig, LoopResult
+from roboalign.control.loop import ControlLoop, LoopConfig, LoopResult, Recorder, Tick
 from roboalign.core.policy import Policy
 from roboalign.data.episode import Episode
 from roboalign.data.recorder import EpisodeRecorder
@@ -66,18 +66,27 @@ def run_sim_episode(
     record_period: float = 0.1,
     stop_on_success: bool = True,
     privileged: bool | None = None,
+    on_tick: Recorder | None = None,
 ) -> SimEpisodeResult:
     """Reset `arm` to `seed` and run `policy` through the control loop (see the module docstring).
 
     record: keep an Episode of the arm's cameras every `record_period` s (sim time).
     privileged: give the policy SimArm.privileged_state(); None = only the scripted expert.
+    on_tick: another recorder hook, called on every tick (e.g. to collect the observations).
     """
     info = arm.reset(int(seed), task)
     cfg = config or LoopConfig()
     if privileged is None:
         privileged = uses_privileged_state(policy)
     recorder = EpisodeRecorder(arm.cameras, record_period, cfg.control_period) if record else None
-    loop = ControlLoop(arm, policy, cfg, privileged=arm.privileged_state if privileged else None, recorder=recorder)
+    hooks = [h for h in (recorder, on_tick) if h is not None]
+
+    def every_hook(tick: Tick) -> None:
+        for hook in hooks:
+            hook(tick)
+
+    loop = ControlLoop(arm, policy, cfg, privileged=arm.privileged_state if privileged else None,
+                       recorder=every_hook if hooks else None)
     result = loop.run(info.instruction, max_seconds, until=arm.success if stop_on_success else None)
     if not stop_on_success:
         result.success = arm.success()
