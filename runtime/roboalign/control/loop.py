@@ -141,6 +141,8 @@ class ControlLoop:
     privileged: sim only: a callable returning ground truth for the scripted expert; a learned
         policy never gets one.
     recorder: called once per tick with a Tick (e.g. roboalign.data.recorder.EpisodeRecorder).
+        An exception it raises ends the run (a recording must not fail silently); the arm then
+        keeps its last safe command.
     """
 
     def __init__(self, robot: Robot, policy: Policy, config: LoopConfig | None = None,
