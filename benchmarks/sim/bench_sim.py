@@ -5,8 +5,9 @@ Measures, on one core (BLAS threads 1, process pinned to one CPU when possible):
   (what rollouts pay: one success check per 20 ms); steps/s and their ratio;
 - rendering: frames/s of one 128x128 camera, and of front+wrist together;
 - ScriptedExpert.infer: p50/p99 ms over many observations (budget: 5 ms);
-- closed-loop episodes (run_episode, no rendering): success rate per family over --seeds
-  seeds, mean simulated and wall seconds per episode, real-time factor;
+- closed-loop episodes (roboalign.sim.episodes.run_sim_episode: the control loop with its chunk
+  executor and safety filter, no rendering): success rate and safety counts per family over
+  --seeds seeds, mean simulated and wall seconds per episode, real-time factor;
 - recording cost: one episode with front+wrist at 128x128 rendered at 10 Hz.
 
     MUJOCO_GL=egl .venv/bin/python benchmarks/sim/bench_sim.py --seeds 50 --json benchmarks/sim/results.json
@@ -27,7 +28,7 @@ import numpy as np  # noqa: E402
 
 from roboalign.sim.arm import SimArm  # noqa: E402  (sets MUJOCO_GL before mujoco loads)
 from roboalign.sim.expert import ScriptedExpert  # noqa: E402
-from roboalign.sim.rollout import run_episode  # noqa: E402
+from roboalign.sim.episodes import SAFETY_KEYS, run_sim_episode  # noqa: E402
 
 import mujoco  # noqa: E402
 
@@ -62,20 +63,17 @@ def bench_render(size: int, frames: int = 100) -> dict:
 
 
 def bench_expert(n_obs: int = 200) -> dict:
+    """ScriptedExpert.infer wall time, over the calls of closed-loop episodes (both families)."""
     expert = ScriptedExpert()
-    times = []
+    times: list[float] = []
     with SimArm(cameras=()) as arm:
-        for seed in range(n_obs // 10):
-            arm.reset(seed, "touch" if seed % 2 else "push")
-            for _ in range(10):
-                obs = arm.observation(arm.time)
-                t0 = time.perf_counter()
-                chunk = expert.infer(obs)
-                times.append(time.perf_counter() - t0)
-                for _ in range(5):
-                    arm.set_command(chunk.actions[1])
-                    arm.step(0.02)
-    ms = 1000 * np.array(times)
+        seed = 0
+        while len(times) < n_obs:
+            r = run_sim_episode(arm, expert, seed, task="touch" if seed % 2 else "push", max_seconds=4.0,
+                                stop_on_success=False)
+            times.extend(r.loop.infer_ms)
+            seed += 1
+    ms = np.array(times[:n_obs])
     return {"calls": len(ms), "p50_ms": round(float(np.percentile(ms, 50)), 3), "p99_ms": round(float(np.percentile(ms, 99)), 3), "budget_ms": 5.0}
 
 
@@ -84,9 +82,9 @@ def bench_episodes(family: str, seeds: int, first_seed: int) -> dict:
     results = []
     with SimArm(cameras=(), task_family=family) as arm:
         for seed in range(first_seed, first_seed + seeds):
-            results.append(run_episode(arm, expert, seed))
+            results.append(run_sim_episode(arm, expert, seed, max_seconds=12.0))
     sim_s = np.array([r.duration for r in results])
-    wall_s = np.array([r.wall_time for r in results])
+    wall_s = np.array([r.loop.wall_s for r in results])
     return {
         "family": family,
         "episodes": seeds,
@@ -97,7 +95,9 @@ def bench_episodes(family: str, seeds: int, first_seed: int) -> dict:
         "mean_episode_sim_s": round(float(sim_s.mean()), 3),
         "mean_episode_wall_s": round(float(wall_s.mean()), 4),
         "real_time_factor": round(float(sim_s.sum() / wall_s.sum()), 1),
-        "mean_infer_ms": round(float(np.mean([r.mean_infer_ms for r in results])), 3),
+        "mean_infer_ms": round(float(np.mean([r.loop.mean_infer_ms for r in results])), 3),
+        "safety_interventions": {k: sum(r.loop.safety[k] for r in results) for k in SAFETY_KEYS},
+        "max_safety_correction_rad": round(max(r.loop.max_correction_rad for r in results), 4),
     }
 
 
@@ -107,7 +107,7 @@ def bench_recording(size: int, seeds: int = 5) -> dict:
         arm.reset(0)
         arm.render("front")
         t0 = time.perf_counter()
-        res = [run_episode(arm, expert, s, record=True) for s in range(seeds)]
+        res = [run_sim_episode(arm, expert, s, max_seconds=12.0, record=True) for s in range(seeds)]
         wall = time.perf_counter() - t0
     frames = sum(len(r.episode) for r in res)
     return {"size": size, "episodes": seeds, "frames_per_camera": frames, "wall_s_per_episode": round(wall / seeds, 3),

@@ -144,11 +144,12 @@ def test_bundled_onnx_graph_matches_the_bundled_head():
 
 
 def test_bundled_model_touches_the_named_block_in_the_sim():
-    """Direct closed loop on 4 held-out seeds (~2 s); docs/stage3.md has the 100-seed and ROS numbers."""
+    """Direct control loop (executor + safety filter) on 4 held-out seeds (~2 s); docs/stage3.md has
+    the 100-seed and ROS numbers."""
     from roboalign.sim.arm import SimArm
-    from roboalign.sim.rollout import run_episode
+    from roboalign.sim.episodes import run_sim_episode
 
     policy = VLAPolicy.from_pretrained(BUNDLED)
     arm = SimArm(render_size=tuple(policy.info.image_size), cameras=policy.info.cameras, task_family="touch")
-    results = [run_episode(arm, policy, seed=10_000 + i, max_seconds=6.0) for i in range(4)]
+    results = [run_sim_episode(arm, policy, 10_000 + i, max_seconds=6.0) for i in range(4)]
     assert sum(r.success for r in results) >= 3, [r.summary() for r in results]

@@ -66,3 +66,20 @@ def test_when_server_is_down_expect_no_chunk_and_arm_held_still(ros_domain_id, f
         assert runner.errors == []
     assert executor_stats["accepted"] == 0 and executor_stats["published"] == 0
     assert np.abs(end - start).max() < 0.02  # rad: the arm just holds its pose
+
+
+def test_policy_node_skips_calls_on_stale_inputs_and_counts_them(ros_domain_id, free_tcp_endpoint):
+    """The node assembles observations with control/observation.py: with a 20 ms age limit the
+    10 Hz camera frames are mostly too old, so most tries are refused (and counted as stale)."""
+    with ServerProcess(policy="expert", bind=free_tcp_endpoint) as server:
+        overrides = {"policy": {"endpoint": server.endpoint, "use_privileged": True, "max_observation_age": 0.02}}
+        with GraphRunner(load_graph(), overrides=overrides, domain_id=ros_domain_id) as runner:
+            episodes = SimEpisodes(runner)
+            episodes.wait_ready(timeout_s=30.0)
+            episodes.reset(seed=3)
+            time.sleep(1.5)
+            counts = dict(runner.node("policy").counts)
+            errors = list(runner.errors)
+    assert errors == []
+    assert counts["skipped_stale_input"] > counts["calls"]
+    assert counts["skipped_invalid_input"] == 0 and counts["errors"] == 0

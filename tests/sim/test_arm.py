@@ -131,7 +131,7 @@ def test_observation_carries_images_state_and_privileged_target(arm):
     assert set(obs.images) == {"front", "wrist"}
     assert obs.joint_positions.shape == (7,) and obs.joint_velocities.shape == (7,)
     assert obs.instruction == info.instruction and obs.timestamp == 12.5
-    assert obs.capture_times == {"joints": 12.5, "front": 12.5, "wrist": 12.5}
+    assert obs.capture_times == {"joints": 12.5, "front": 12.5, "wrist": 12.5, "privileged": 12.5}
     priv = obs.privileged
     np.testing.assert_array_equal(priv["target_position"], arm.object_positions()[info.target])
     assert tasks.OBJECT_NAMES[int(priv["target_index"][0])] == info.target
@@ -144,3 +144,67 @@ def test_arm_without_cameras_never_renders():
     with SimArm(cameras=()) as a:
         obs = a.observation(0.0)
         assert obs.images == {} and a._renderer is None
+
+
+# ---- SimArm as a core.Robot, its cameras as core.Camera ---------------------------------------
+def test_sim_arm_is_a_robot_whose_clock_is_simulated_time(arm):
+    from roboalign.core.robot import Robot
+
+    assert isinstance(arm, Robot) and arm.is_connected
+    arm.reset(2)
+    state = arm.read_state()
+    assert state.names == JOINT_NAMES and state.capture_time == 0.0
+    np.testing.assert_array_equal(state.positions, arm.joint_positions())
+    arm.sleep_until(0.1)
+    assert arm.now() == pytest.approx(0.1) and arm.read_state().capture_time == pytest.approx(0.1)
+    arm.sleep_until(0.05)  # the past: nothing happens
+    assert arm.now() == pytest.approx(0.1)
+    target = state.positions + 0.1
+    arm.send_command(target)
+    np.testing.assert_allclose(arm.data.ctrl[:6], target[:6])
+    with pytest.raises(ValueError, match="non-finite"):
+        arm.send_command(np.full(7, np.nan))
+
+
+def test_connect_and_disconnect_are_idempotent_and_a_disconnected_arm_says_what_to_do():
+    from roboalign.core.camera import NotConnectedError
+    from roboalign.core.robot import RobotNotConnectedError
+
+    with SimArm(render_size=(16, 16), cameras=("front",)) as a:
+        a.connect()
+        a.disconnect()
+        a.disconnect()
+        assert not a.is_connected and not a.cameras["front"].is_connected
+        with pytest.raises(RobotNotConnectedError, match="call connect"):
+            a.read_state()
+        with pytest.raises(RobotNotConnectedError, match="call connect"):
+            a.send_command(np.zeros(7))
+        with pytest.raises(NotConnectedError, match="'front'.*call connect"):
+            a.cameras["front"].read_latest(1.0)
+        a.connect()
+        a.connect()
+        assert a.read_state().positions.shape == (7,)
+        assert a.cameras["front"].read_latest(1.0).image.shape == (16, 16, 3)
+
+
+def test_sim_camera_renders_once_per_instant_and_read_waits_for_a_new_instant(arm):
+    from roboalign.core.camera import Camera, FrameTimeoutError
+
+    cam = arm.cameras["front"]
+    assert isinstance(cam, Camera) and cam.name == "front"
+    arm.reset(3)
+    first = cam.read_latest(0.0)
+    assert first.capture_time == 0.0 and first.image.shape == (64, 80, 3)
+    assert cam.read_latest(0.0) is first  # same instant: the same frame, not a second render
+    with pytest.raises(FrameTimeoutError, match="simulated time has not advanced"):
+        cam.read()
+    arm.sleep_until(0.02)
+    new = cam.read()
+    assert new.capture_time == pytest.approx(0.02) and new.sequence == first.sequence + 1
+    arm.reset(4)  # a new scene at the same simulated instant 0 must not reuse an old frame
+    again = cam.read_latest(0.0)
+    assert again.capture_time == 0.0 and again.sequence == new.sequence + 1
+
+
+def test_the_cli_camera_list_is_the_model_cameras(arm):
+    assert arm.camera_names == tasks.CAMERAS

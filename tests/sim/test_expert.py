@@ -1,4 +1,5 @@
-"""ScriptedExpert: Policy protocol, chunk shape/timing/limits, closed-loop success."""
+"""ScriptedExpert: Policy protocol, chunk shape/timing/limits, closed-loop success through the
+control loop (roboalign.sim.episodes.run_sim_episode: executor + safety filter)."""
 from __future__ import annotations
 
 import time
@@ -6,12 +7,13 @@ import time
 import numpy as np
 import pytest
 
+from roboalign.control.loop import ControlLoop
 from roboalign.core.action import ActionChunk
 from roboalign.core.observation import Observation
 from roboalign.core.policy import Policy
 from roboalign.sim.arm import SimArm
 from roboalign.sim.expert import ScriptedExpert
-from roboalign.sim.rollout import command_at, run_episode
+from roboalign.sim.episodes import run_sim_episode
 
 
 @pytest.fixture(scope="module")
@@ -69,48 +71,38 @@ def test_expert_infers_in_a_few_milliseconds(expert, arm):
     assert per_call_ms < 25  # ~3 ms here; loose bound for a shared 2-core machine
 
 
-def test_command_at_interpolates_between_points_and_holds_the_ends():
-    chunk = ActionChunk(actions=np.array([[0.0], [1.0], [3.0]]), start_time=10.0, dt=0.5)
-    assert command_at(chunk, 9.0)[0] == 0.0
-    assert command_at(chunk, 10.25)[0] == pytest.approx(0.5)
-    assert command_at(chunk, 10.75)[0] == pytest.approx(2.0)
-    assert command_at(chunk, 20.0)[0] == 3.0
-
-
 def test_expert_solves_at_least_9_of_10_touch_episodes(expert, arm):
-    results = [run_episode(arm, expert, seed, max_seconds=8.0) for seed in range(100, 110)]
+    results = [run_sim_episode(arm, expert, seed, max_seconds=8.0) for seed in range(100, 110)]
     assert sum(r.success for r in results) >= 9, [r.summary() for r in results if not r.success]
-    assert all(r.policy_calls >= 2 for r in results)  # closed loop: re-planned during the episode
+    assert all(r.loop.policy_calls >= 2 for r in results)  # closed loop: re-planned during the episode
 
 
 def test_expert_solves_push_episodes(expert):
     with SimArm(cameras=(), task_family="push") as arm:
-        results = [run_episode(arm, expert, seed, max_seconds=10.0) for seed in range(200, 205)]
+        results = [run_sim_episode(arm, expert, seed, max_seconds=10.0) for seed in range(200, 205)]
     assert sum(r.success for r in results) >= 4, [r.summary() for r in results if not r.success]
 
 
 def test_closed_loop_recovers_when_the_target_block_is_moved_mid_episode(expert, arm):
-    info = arm.reset(21, "touch")
-    chunk = expert.infer(arm.observation(arm.time))
-    for _ in range(40):  # 0.8 s of the first plan
-        arm.set_command(command_at(chunk, arm.time))
-        arm.step(0.02)
-    # Teleport the target block to another free spot; the next plans must follow it.
-    adr = arm.model.jnt_qposadr[arm.model.joint(f"{info.target}_joint").id]
-    arm.data.qpos[adr : adr + 2] = [0.30, -0.18 if arm.data.qpos[adr + 1] > 0 else 0.18]
-    arm.data.qvel[:] = 0.0
-    t_end = arm.time + 6.0
-    while arm.time < t_end and not arm.success():
-        if round(arm.time / 0.02) % 20 == 0:
-            chunk = expert.infer(arm.observation(arm.time))
-        arm.set_command(command_at(chunk, arm.time))
-        arm.step(0.02)
-    assert arm.success()
+    moved = []
+
+    def teleport_target_after_0_8_s(tick):  # a disturbance, injected through the recorder hook
+        if tick.index == 40:
+            adr = arm.model.jnt_qposadr[arm.model.joint(f"{arm.task.target}_joint").id]
+            arm.data.qpos[adr : adr + 2] = [0.30, -0.18 if arm.data.qpos[adr + 1] > 0 else 0.18]
+            arm.data.qvel[:] = 0.0
+            moved.append(arm.data.qpos[adr : adr + 2].copy())
+
+    arm.reset(21, "touch")
+    loop = ControlLoop(arm, expert, privileged=arm.privileged_state, recorder=teleport_target_after_0_8_s)
+    result = loop.run(arm.instruction, max_seconds=6.8, until=arm.success)
+    assert moved and result.success
+    assert result.duration_s > 0.8 and result.safety["rejected"] == 0
 
 
 def test_recorded_episode_holds_actions_at_policy_rate(expert):
     with SimArm(render_size=(32, 32), cameras=("front", "wrist")) as arm:
-        r = run_episode(arm, expert, 1, max_seconds=8.0, record=True)
+        r = run_sim_episode(arm, expert, 1, max_seconds=8.0, record=True)
     ep = r.episode
     assert r.success and ep.success and ep.dt == pytest.approx(0.1)
     assert len(ep) == pytest.approx(r.duration / 0.1, abs=1.5)
@@ -124,3 +116,11 @@ def test_recorded_episode_holds_actions_at_policy_rate(expert):
     moving = np.linalg.norm(motion, axis=1) > 0.01
     assert moving.sum() >= 5
     assert np.mean(np.sum(lead * motion, axis=1)[moving] > 0) > 0.8
+
+
+def test_episode_hooks_see_every_tick_and_the_observations_of_each_policy_call(expert, arm):
+    ticks = []
+    r = run_sim_episode(arm, expert, 5, max_seconds=1.0, stop_on_success=False, on_tick=ticks.append)
+    assert len(ticks) == r.loop.steps == 50
+    observed = [t.observation for t in ticks if t.observation is not None]
+    assert len(observed) == r.loop.policy_calls == 3 and "target_position" in observed[0].privileged

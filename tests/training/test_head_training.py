@@ -64,3 +64,20 @@ def test_config_refuses_unknown_keys_and_missing_training_data():
         config.from_mapping(HeadRunConfig, {"backbone": "x", "data": {}})
     with pytest.raises(ValueError, match="data: train must list at least one episode folder"):
         config.from_mapping(HeadRunConfig, {"backbone": "x", "data": {"train": []}})
+
+
+def test_head_eval_runs_the_bundled_policy_through_the_control_loop_with_safety_counts():
+    """`train head`'s closed-loop check measures the deployed path: executor + safety filter."""
+    from pathlib import Path
+
+    from roboalign.policy.vla import VLAPolicy
+    from roboalign.training.head import sim_success
+    from roboalign.training.head_config import HeadEvalConfig
+
+    bundled = Path(__file__).resolve().parents[2] / "models" / "roboalign-sim-touch-tiny"
+    lines = []
+    out = sim_success(VLAPolicy.from_pretrained(bundled), HeadEvalConfig(sim_episodes=2, seed=10_004, max_seconds=6.0),
+                      log=lines.append)
+    assert out["episodes"] == 2 and out["successes"] >= 1
+    assert out["safety_interventions"]["rejected"] == 0 and "limited" in out["safety_interventions"]
+    assert "direct loop" in lines[-1]

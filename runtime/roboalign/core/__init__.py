@@ -3,10 +3,12 @@
 Data flows one way (sensors -> Observation -> policy -> ActionChunk -> executor -> safety ->
 driver); every stage speaks in these records and nothing downstream imports upstream internals.
 """
-from roboalign.core.robot import JointLimits, RobotSpec
+from roboalign.core.camera import Camera, Frame, StaleFrameError
+from roboalign.core.robot import JointLimits, JointState, Robot, RobotSpec
 from roboalign.core.observation import Observation
 from roboalign.core.action import ActionChunk
 from roboalign.core.normalization import NormStats
 from roboalign.core.policy import Policy
 
-__all__ = ["JointLimits", "RobotSpec", "Observation", "ActionChunk", "NormStats", "Policy"]
+__all__ = ["JointLimits", "RobotSpec", "Observation", "ActionChunk", "NormStats", "Policy",
+           "Camera", "Frame", "StaleFrameError", "JointState", "Robot"]

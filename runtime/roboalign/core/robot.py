@@ -1,16 +1,22 @@
-"""RobotSpec: what a controller must know about an arm (joints, limits, control rate).
+"""RobotSpec: what a controller must know about an arm (joints, limits, control rate), and the
+Robot interface (with its JointState record) every arm driver implements.
 
 Units: positions in rad (gripper in its own normalised unit, 0 = open, 1 = closed unless a
 spec says otherwise), velocities in rad/s, accelerations in rad/s^2, rates in Hz.
 """
 from __future__ import annotations
 
+import abc
 import dataclasses
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import yaml
+
+from roboalign.core.camera import Camera
+from roboalign.errors import RoboAlignError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,3 +138,101 @@ class RobotSpec:
         if not path.is_file():
             raise FileNotFoundError(f"robot spec {path} does not exist: pass a YAML file written by RobotSpec.save")
         return cls.from_dict(yaml.safe_load(path.read_text()))
+
+
+@dataclasses.dataclass(frozen=True)
+class JointState:
+    """The measured joints at one instant.
+
+    names: joint names in the order of `positions` (a Robot returns its RobotSpec order; other
+        sources, e.g. a sensor_msgs/JointState, may use any order: the observation assembler
+        reorders by name).
+    positions: [D] rad (gripper in its spec unit). velocities: [D] rad/s, or None if unmeasured.
+    capture_time: seconds on the host clock (ROS time in the nodes, simulated time in the sim)
+        at which the joints were sampled, the clock of Frame.capture_time.
+    """
+
+    names: tuple[str, ...]
+    positions: np.ndarray
+    capture_time: float
+    velocities: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "names", tuple(str(n) for n in self.names))
+        pos = np.asarray(self.positions, dtype=np.float64).reshape(-1)
+        object.__setattr__(self, "positions", pos)
+        if len(self.names) != pos.shape[0]:
+            raise ValueError(f"JointState: {len(self.names)} names but {pos.shape[0]} positions")
+        if self.velocities is not None:
+            vel = np.asarray(self.velocities, dtype=np.float64).reshape(-1)
+            if vel.shape != pos.shape:
+                raise ValueError(f"JointState: {vel.shape[0]} velocities but {pos.shape[0]} positions")
+            object.__setattr__(self, "velocities", vel)
+
+
+class RobotError(RoboAlignError):
+    """A robot cannot do what was asked; the message says what to do."""
+
+
+class RobotNotConnectedError(RobotError):
+    """read_state() or send_command() on a robot that is not connected (call connect() first)."""
+
+
+class Robot(abc.ABC):
+    """An arm as the control loop drives it: measured joints in, absolute joint targets out.
+
+    Lifecycle: `connect()` brings the arm (and its cameras) up; `disconnect()` stops sending
+    and releases it. Both are idempotent. read_state() and send_command() on a disconnected
+    robot raise RobotNotConnectedError whose message says to call connect().
+
+    Clock: `now()` is the clock of every capture_time this robot and its cameras report (the
+    host's monotonic clock on hardware, simulated seconds in the sim); `sleep_until(t)` returns
+    once now() >= t (hardware: sleeps; a simulator advances its physics to t). The control
+    loop runs on this clock only, so a simulated robot runs as fast as the CPU allows.
+
+    Commands are absolute joint-position targets in RobotSpec order, already made safe by the
+    caller (roboalign.control.safety.SafetyFilter); a driver must still refuse non-finite
+    values or a wrong count (ValueError) and never move on them.
+    """
+
+    @property
+    @abc.abstractmethod
+    def spec(self) -> RobotSpec:
+        """Joint names (command order), limits and control rate."""
+
+    @property
+    @abc.abstractmethod
+    def cameras(self) -> Mapping[str, Camera]:
+        """The cameras mounted on or around this robot, by name (may be empty)."""
+
+    @property
+    @abc.abstractmethod
+    def is_connected(self) -> bool:
+        """True between connect() and disconnect()."""
+
+    @abc.abstractmethod
+    def connect(self) -> None:
+        """Bring the arm and its cameras up. Idempotent. Raises RobotError saying what to check."""
+
+    @abc.abstractmethod
+    def disconnect(self) -> None:
+        """Stop commanding, release the arm and its cameras. Idempotent; never raises."""
+
+    @abc.abstractmethod
+    def now(self) -> float:
+        """Seconds on this robot's clock (see the class docstring)."""
+
+    @abc.abstractmethod
+    def sleep_until(self, t: float) -> None:
+        """Return once now() >= t (immediately if it already is)."""
+
+    @abc.abstractmethod
+    def read_state(self) -> JointState:
+        """The newest measured joints, in RobotSpec order, stamped with their capture time."""
+
+    @abc.abstractmethod
+    def send_command(self, positions: np.ndarray) -> None:
+        """Set the absolute joint targets [D] (rad; gripper in spec units), RobotSpec order.
+
+        Returns without waiting for the motion. ValueError (and no motion) on a wrong count or
+        a non-finite value."""

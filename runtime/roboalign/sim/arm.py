@@ -1,8 +1,10 @@
-"""SimArm: the MuJoCo arm as a robot: joint commands in, joint state and camera frames out.
+"""SimArm: the MuJoCo arm as a core.Robot: joint commands in, joint state and camera frames out.
 
 Command and state vectors have D = 7 entries in RobotSpec order: joint1..joint6 (rad) and the
 gripper (0 = open, 1 = closed; both fingers follow it). Commands are absolute joint-position
-targets tracked by the PD position actuators of sim/assets/arm.xml.
+targets tracked by the PD position actuators of sim/assets/arm.xml. As a Robot its clock is
+simulated time: sleep_until(t) steps the physics to t, so a control loop runs as fast as the CPU
+allows; its cameras (roboalign.sensors.sim.SimCamera) render on demand at the simulated time.
 """
 from __future__ import annotations
 
@@ -11,8 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
+from roboalign.control.observation import ObservationAssembler, Privileged
+from roboalign.core.camera import Frame
 from roboalign.core.observation import Observation
-from roboalign.core.robot import JointLimits, RobotSpec
+from roboalign.core.robot import JointLimits, JointState, Robot, RobotNotConnectedError, RobotSpec
+from roboalign.sensors.sim import SimCamera
 from roboalign.sim.gl import configure_gl, render_error_hint
 
 configure_gl()  # must run before mujoco is imported (it reads MUJOCO_GL once)
@@ -53,14 +58,16 @@ def sim_robot_spec() -> RobotSpec:
     )
 
 
-class SimArm:
+class SimArm(Robot):
     """A seeded, rendered MuJoCo arm with language-conditioned tasks.
 
     render_size: (height, width) of every camera image in pixels.
-    cameras: the cameras `observation()` renders (subset of `camera_names`); () renders nothing,
-        which is what fast data-free rollouts (tests, success-rate sweeps) use.
+    cameras: the cameras this robot carries (`cameras` maps them to SimCamera; `observation()`
+        renders them), a subset of `camera_names`; () renders nothing, which is what fast
+        data-free rollouts (tests, success-rate sweeps, the scripted expert) use.
     task_family: default family for `reset()` ("touch" or "push").
 
+    Connected from construction (connect() is a no-op then); close() is disconnect().
     Not thread-safe: the offscreen GL context is bound to the thread that first renders, so
     step and render from one thread.
     """
@@ -77,10 +84,12 @@ class SimArm:
         self.data = mujoco.MjData(self.model)
         self.task_family = task_family
         self.render_size = (int(render_size[0]), int(render_size[1]))
-        self.cameras = tuple(cameras)
-        unknown = [c for c in self.cameras if c not in self.camera_names]
+        cameras = tuple(cameras)
+        unknown = [c for c in cameras if c not in self.camera_names]
         if unknown:
             raise ValueError(f"unknown camera(s) {unknown}: the sim arm has {self.camera_names}")
+        self._cameras = {c: SimCamera(c, self.render, lambda: self.time) for c in cameras}
+        self._connected = True
         m = self.model
         self._arm_qadr = np.array([m.jnt_qposadr[m.joint(n).id] for n in ARM_JOINTS])
         self._arm_dadr = np.array([m.jnt_dofadr[m.joint(n).id] for n in ARM_JOINTS])
@@ -105,6 +114,11 @@ class SimArm:
     @property
     def spec(self) -> RobotSpec:
         return sim_robot_spec()
+
+    @property
+    def cameras(self) -> dict[str, SimCamera]:
+        """The cameras this arm was built with, by name (a subset of camera_names)."""
+        return self._cameras
 
     @property
     def camera_names(self) -> tuple[str, ...]:
@@ -154,6 +168,8 @@ class SimArm:
         self._pending_s = 0.0
         self._latch.reset()
         self._task = info
+        for camera in self._cameras.values():
+            camera.invalidate()  # same simulated instant (0 s), new scene
         return info
 
     # ------------------------------------------------------------------------ command / step
@@ -224,6 +240,57 @@ class SimArm:
         """Latched: True once the task condition has held for tasks.SUCCESS_HOLD_S."""
         return self._latch.succeeded
 
+    # ---------------------------------------------------------------------------- core.Robot
+    @property
+    def is_connected(self) -> bool:
+        return self._connected
+
+    def connect(self) -> None:
+        self._connected = True
+        for camera in self._cameras.values():
+            camera.connect()
+
+    def disconnect(self) -> None:
+        self._connected = False
+        for camera in self._cameras.values():
+            camera.disconnect()
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
+
+    def now(self) -> float:
+        """Simulated seconds since reset: the clock of read_state() and the cameras' frames."""
+        return self.time
+
+    def sleep_until(self, t: float) -> None:
+        """Advance the physics to simulated time `t` (whole 2 ms steps; nothing if t is past)."""
+        if t > self.time:
+            self.step(t - self.time)
+
+    def read_state(self) -> JointState:
+        self._check_connected()
+        return JointState(JOINT_NAMES, self.joint_positions(), self.time, self.joint_velocities())
+
+    def send_command(self, positions: np.ndarray) -> None:
+        self._check_connected()
+        self.set_command(positions)
+
+    def _check_connected(self) -> None:
+        if not self._connected:
+            raise RobotNotConnectedError("the sim arm is disconnected: call connect() first")
+
+    def privileged_state(self) -> dict[str, np.ndarray]:
+        """Ground truth only a simulator knows (see observation()); for the scripted expert."""
+        objects = self.object_positions()
+        task = self.task
+        privileged = {n: p for n, p in objects.items() if n != "target_pad"}
+        privileged["target_position"] = objects[task.target].copy()
+        privileged["target_index"] = np.array([tasks.OBJECT_NAMES.index(task.target)], dtype=np.int64)
+        privileged["family_index"] = np.array([tasks.FAMILIES.index(task.family)], dtype=np.int64)
+        if task.pad_position is not None:
+            privileged["pad_position"] = np.array(task.pad_position, dtype=np.float64)
+        return privileged
+
     # -------------------------------------------------------------------------------- cameras
     def render(self, camera: str) -> np.ndarray:
         """uint8 [H, W, 3] RGB image from `camera`."""
@@ -247,30 +314,21 @@ class SimArm:
         target block, "target_index" -> [i] into tasks.OBJECT_NAMES, "family_index" -> [k] into
         tasks.FAMILIES, and "pad_position" -> xyz in the push family.
         """
-        images = {c: self.render(c) for c in self.cameras}
-        objects = self.object_positions()
-        task = self.task
-        privileged = {n: p for n, p in objects.items() if n != "target_pad"}
-        privileged["target_position"] = objects[task.target].copy()
-        privileged["target_index"] = np.array([tasks.OBJECT_NAMES.index(task.target)], dtype=np.int64)
-        privileged["family_index"] = np.array([tasks.FAMILIES.index(task.family)], dtype=np.int64)
-        if task.pad_position is not None:
-            privileged["pad_position"] = np.array(task.pad_position, dtype=np.float64)
-        capture = {"joints": float(timestamp), **{c: float(timestamp) for c in self.cameras}}
-        return Observation(
-            images=images,
-            joint_positions=self.joint_positions(),
-            joint_velocities=self.joint_velocities(),
-            instruction=task.instruction,
-            timestamp=float(timestamp),
-            capture_times=capture,
-            privileged=privileged,
+        t = float(timestamp)
+        assembler = ObservationAssembler(self.spec, tuple(self._cameras), privileged=True)
+        obs = assembler.assemble(
+            t,
+            JointState(JOINT_NAMES, self.joint_positions(), t, self.joint_velocities()),
+            {c: Frame(self.render(c), t, 0) for c in self._cameras},
+            self.task.instruction,
+            Privileged(self.privileged_state(), t),
         )
+        assert isinstance(obs, Observation), obs  # every stream is present and stamped `t`
+        return obs
 
     def close(self) -> None:
-        if self._renderer is not None:
-            self._renderer.close()
-            self._renderer = None
+        """Same as disconnect()."""
+        self.disconnect()
 
     def __enter__(self) -> "SimArm":
         return self

@@ -23,6 +23,7 @@ import numpy as np
 COLOURS = ("red", "green", "blue")
 OBJECT_NAMES = tuple(f"{c}_block" for c in COLOURS)
 FAMILIES = ("touch", "push")
+CAMERAS = ("front", "wrist")  # the cameras of sim/assets/arm.xml (tests/sim pins this)
 
 BLOCK_HALF = 0.0225  # m, half edge of the cubes (must match sim/assets/arm.xml)
 PAD_HALF = 0.05  # m, half edge of the target pad

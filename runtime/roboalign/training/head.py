@@ -278,15 +278,21 @@ def _episode_metadata(path: str) -> dict[str, Any]:
 
 
 def sim_success(policy, ev, log=print) -> dict[str, Any]:
-    """Success rate of `policy` over ev.sim_episodes seeded episodes (direct loop, no ROS)."""
+    """Success rate of `policy` over ev.sim_episodes seeded episodes through the direct control
+    loop (roboalign.control.loop: chunk executor + safety filter, as deployed), with its safety counts."""
+    from roboalign.control.loop import LoopConfig
     from roboalign.sim.arm import SimArm
-    from roboalign.sim.rollout import run_episode
+    from roboalign.sim.episodes import run_sim_episode, summarize
 
-    arm = SimArm(render_size=tuple(policy.info.image_size), cameras=policy.info.cameras, task_family=ev.family)
-    results = [run_episode(arm, policy, seed=ev.seed + i, max_seconds=ev.max_seconds, replan_period=ev.replan_period)
-               for i in range(ev.sim_episodes)]
-    ok = sum(r.success for r in results)
-    out = {"episodes": len(results), "successes": ok, "success_rate": ok / len(results), "seed": ev.seed,
-           "family": ev.family, "mean_infer_ms": round(float(np.mean([r.mean_infer_ms for r in results])), 2)}
-    log(f"sim: {ok}/{len(results)} succeeded (seeds {ev.seed}..{ev.seed + len(results) - 1}, {ev.family})")
+    config = dataclasses.replace(LoopConfig(), replan_period=ev.replan_period)
+    with SimArm(render_size=tuple(policy.info.image_size), cameras=policy.info.cameras, task_family=ev.family) as arm:
+        results = [run_sim_episode(arm, policy, ev.seed + i, max_seconds=ev.max_seconds, config=config)
+                   for i in range(ev.sim_episodes)]
+    s = summarize(results, policy.info.model_id, 0.0)
+    out = {"episodes": s["episodes"], "successes": s["successes"], "success_rate": s["success_rate"], "seed": ev.seed,
+           "family": ev.family, "mean_infer_ms": round(s["mean_infer_ms"], 2),
+           "safety_interventions": s["safety_interventions"],
+           "max_safety_correction_rad": s["max_safety_correction_rad"]}
+    log(f"sim: {s['successes']}/{s['episodes']} succeeded (seeds {ev.seed}..{ev.seed + len(results) - 1}, {ev.family}; "
+        f"direct loop, safety {s['safety_interventions']})")
     return out

@@ -5,7 +5,9 @@
 writes, for each split (train, val):
 
     OUT/<split>/episodes/ep_<seed>/        Episode folders (episode.json + arrays.npz), recorded
-                                           from the scripted expert every `record_period` s
+                                           from the scripted expert every `record_period` s,
+                                           run through the control loop (executor + safety
+                                           filter: roboalign.sim.episodes.run_sim_episode)
     OUT/<split>/vqa/images/<n>_<cam>.png   rendered views
     OUT/<split>/vqa/vqa.jsonl              questions answered from privileged sim state
     OUT/manifest.json                      seeds, counts, expert success rate, settings
@@ -105,7 +107,7 @@ def make_episodes(out: Path, seeds: list[int], cfg: SimDataConfig, progress: Cal
     """Expert demonstrations for `seeds` into out/episodes/ep_<seed>."""
     from roboalign.sim.arm import SimArm
     from roboalign.sim.expert import ScriptedExpert
-    from roboalign.sim.rollout import run_episode
+    from roboalign.sim.episodes import run_sim_episode
 
     (out / "episodes").mkdir(parents=True, exist_ok=True)
     expert = ScriptedExpert(horizon=cfg.horizon, cameras=cfg.cameras, image_size=cfg.image_size)
@@ -115,8 +117,8 @@ def make_episodes(out: Path, seeds: list[int], cfg: SimDataConfig, progress: Cal
     try:
         for n, seed in enumerate(seeds):
             family = cfg.families[n % len(cfg.families)]
-            res = run_episode(arm, expert, seed, max_seconds=cfg.max_seconds, task=family, record=True,
-                              record_period=cfg.record_period)
+            res = run_sim_episode(arm, expert, seed, task=family, max_seconds=cfg.max_seconds, record=True,
+                                  record_period=cfg.record_period)
             res.episode.save(out / "episodes" / f"ep_{seed:07d}", overwrite=True)
             successes += int(res.success)
             frames += len(res.episode)
@@ -133,7 +135,7 @@ def make_vqa(out: Path, seeds: list[int], cfg: SimDataConfig) -> dict:
     """VQA scenes for `seeds` into out/vqa (images/*.png + vqa.jsonl)."""
     from roboalign.sim.arm import SimArm
     from roboalign.sim.expert import ScriptedExpert
-    from roboalign.sim.rollout import run_episode
+    from roboalign.sim.episodes import run_sim_episode
 
     (out / "vqa" / "images").mkdir(parents=True, exist_ok=True)
     expert = ScriptedExpert(horizon=cfg.horizon, cameras=cfg.cameras, image_size=cfg.image_size)
@@ -146,7 +148,7 @@ def make_vqa(out: Path, seeds: list[int], cfg: SimDataConfig) -> dict:
         for n, seed in enumerate(seeds):
             family = cfg.families[n % len(cfg.families)]
             stop = float(rng.uniform(0.0, 2.5))
-            run_episode(arm, expert, seed, max_seconds=max(stop, 0.02), task=family, stop_on_success=False)
+            run_sim_episode(arm, expert, seed, task=family, max_seconds=max(stop, 0.02), stop_on_success=False)
             paths = []
             for cam in cfg.cameras:
                 rel = f"images/{n:06d}_{cam}.png"

@@ -13,6 +13,11 @@ executor callback, so a slow or dead model can never block any control loop. A t
 error reply publishes nothing (the executor plays on, then holds; the safety watchdog stops the
 arm if that lasts) and is logged and counted. observation->chunk latency is measured from the
 observation's timestamp (its assembly) to the chunk's publication, on ROS time.
+
+Observations are assembled by roboalign.control.observation.ObservationAssembler, the one the
+direct control loop uses: joints reordered by name, each stream at most max_observation_age
+old, streams at most max_observation_skew apart. A refusal skips the call and is counted by
+reason (skipped_missing_input, skipped_stale_input, skipped_skewed_input, skipped_invalid_input).
 """
 from __future__ import annotations
 
@@ -27,11 +32,14 @@ from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory
 from visualization_msgs.msg import MarkerArray
 
+from roboalign.control.observation import ObservationAssembler, Privileged, Refusal, RefusalReason
+from roboalign.core import robot as core_robot
+from roboalign.core.camera import Frame
 from roboalign.core.observation import Observation
 from roboalign.core.robot import RobotSpec
 from roboalign_ros import qos
-from roboalign_ros.conversions import (chunk_to_trajectory, image_from_msg, joint_state_from_msg, node_now,
-                                       objects_from_markers, stamp_to_seconds)
+from roboalign_ros.conversions import (chunk_to_trajectory, image_from_msg, node_now, objects_from_markers,
+                                       stamp_to_seconds)
 from roboalign_ros.params import declare, spin_node
 
 LATENCY_WINDOW = 100_000
@@ -45,22 +53,27 @@ class PolicyNode(Node):
         self.replan_period = declare(self, "replan_period", 0.4, "s between policy calls", low=0.02, high=10.0)
         self.request_timeout = declare(self, "request_timeout", 1.0, "s before a policy call is abandoned", low=0.01, high=60.0)
         self.max_observation_age = declare(self, "max_observation_age", 0.5, "s: older frames or joint states skip the call", low=0.01, high=60.0)
+        self.max_observation_skew = declare(self, "max_observation_skew", 0.5,
+                                            "s: streams captured further apart skip the call", low=0.01, high=60.0)
         self.cameras = tuple(declare(self, "cameras", ["front"], "cameras the policy sees (topics /camera/<name>/image_raw)"))
         self.use_privileged = declare(self, "use_privileged", False, "add /sim/objects to the observation (scripted expert, sim only)")
         self.fixed_instruction = declare(self, "instruction", "", "task instruction; empty = listen on /task/instruction")
         self.latency_ms: dict[str, collections.deque] = {"observation->chunk": collections.deque(maxlen=LATENCY_WINDOW),
                                                          "server_roundtrip": collections.deque(maxlen=LATENCY_WINDOW)}
         self.counts = {"calls": 0, "chunks": 0, "errors": 0, "timeouts": 0, "skipped_stale_input": 0,
-                       "skipped_missing_input": 0, "discarded_after_reset": 0}
+                       "skipped_missing_input": 0, "skipped_skewed_input": 0, "skipped_invalid_input": 0,
+                       "discarded_after_reset": 0}
         self._lock = threading.Lock()  # guards the latest inputs and the episode generation
         self._generation = 0
         self._reset_stamp = -np.inf
         self._joints: tuple[float, JointState] | None = None
-        self._images: dict[str, tuple[float, np.ndarray]] = {}
+        self._images: dict[str, Frame] = {}
+        self._frames_received = {c: 0 for c in self.cameras}  # per camera: Frame.sequence
         self._objects: tuple[float, dict[str, np.ndarray]] | None = None
         self._instruction = self.fixed_instruction
         self._policy = None
         self._spec: RobotSpec | None = None
+        self._assembler: ObservationAssembler | None = None
         self._chunk_pub = self.create_publisher(JointTrajectory, "/policy/chunk", qos.COMMAND)
         self.create_subscription(JointState, "/joint_states", self._on_joints, qos.SENSOR)
         for camera in self.cameras:
@@ -89,13 +102,14 @@ class PolicyNode(Node):
     def _on_image(self, camera: str, msg: Image) -> None:
         stamp = stamp_to_seconds(msg.header.stamp)
         try:
-            image = image_from_msg(msg)
+            self._frames_received[camera] += 1
+            frame = Frame(image_from_msg(msg), stamp, self._frames_received[camera])
         except ValueError as exc:
             self.get_logger().warning(f"/camera/{camera}: {exc}", throttle_duration_sec=2.0)
             return
         with self._lock:
             if stamp >= self._reset_stamp:
-                self._images[camera] = (stamp, image)
+                self._images[camera] = frame
 
     def _on_objects(self, msg: MarkerArray) -> None:
         stamp = stamp_to_seconds(msg.markers[0].header.stamp) if msg.markers else node_now(self)
@@ -146,35 +160,34 @@ class PolicyNode(Node):
             return False
 
     def _observation(self) -> tuple[Observation | None, int]:
-        """The newest inputs as an Observation (None when something is missing or stale)."""
+        """The newest inputs as an Observation (None when the assembler refuses them)."""
         now = node_now(self)
         with self._lock:
             generation = self._generation
             joints, images, objects, instruction = self._joints, dict(self._images), self._objects, self._instruction
-        missing = joints is None or any(c not in images for c in self.cameras) or not instruction
-        missing = missing or (self.use_privileged and objects is None)
-        if missing:
-            self.counts["skipped_missing_input"] += 1
+        if self._assembler is None or self._assembler.spec is not self._spec:
+            self._assembler = ObservationAssembler(self._spec, self.cameras, self.max_observation_age,
+                                                   self.max_observation_skew, privileged=self.use_privileged)
+        state = None
+        if joints is not None:
+            stamp, msg = joints
+            velocities = msg.velocity if len(msg.velocity) == len(msg.position) else None
+            try:
+                state = core_robot.JointState(tuple(msg.name), msg.position, stamp, velocities)
+            except ValueError as exc:  # names and positions of different lengths
+                state = Refusal(RefusalReason.INVALID, "joints", str(exc))
+        privileged = Privileged(objects[1], objects[0]) if objects is not None else None
+        if isinstance(state, Refusal):
+            result = state
+        else:
+            result = self._assembler.assemble(now, state, images, instruction, privileged)
+        if isinstance(result, Refusal):
+            self.counts[f"skipped_{result.reason.value}_input"] += 1
+            if result.reason is not RefusalReason.MISSING:  # missing is normal right after a reset
+                log = self.get_logger().error if result.reason is RefusalReason.INVALID else self.get_logger().warning
+                log(f"no policy call: {result}", throttle_duration_sec=2.0)
             return None, generation
-        capture = {"joints": joints[0], **{c: images[c][0] for c in self.cameras}}
-        if self.use_privileged:
-            capture["objects"] = objects[0]
-        if now - min(capture.values()) > self.max_observation_age:
-            self.counts["skipped_stale_input"] += 1
-            self.get_logger().warning(f"inputs older than {self.max_observation_age} s: no policy call",
-                                   throttle_duration_sec=2.0)
-            return None, generation
-        positions, velocities = joint_state_from_msg(joints[1], self._spec.joint_names)
-        obs = Observation(
-            images={c: images[c][1] for c in self.cameras},
-            joint_positions=positions,
-            joint_velocities=velocities,
-            instruction=instruction,
-            timestamp=now,
-            capture_times=capture,
-            privileged=dict(objects[1]) if self.use_privileged else {},
-        )
-        return obs, generation
+        return result, generation
 
     def _loop(self) -> None:
         from roboalign.serving.errors import RequestTimeout, ServingError
@@ -190,11 +203,7 @@ class PolicyNode(Node):
             next_call = max(next_call + self.replan_period, time.monotonic())
             if self._spec is None and not self._connect():
                 continue
-            try:
-                obs, generation = self._observation()
-            except ValueError as exc:  # joint names that do not match the policy's robot
-                self.get_logger().error(f"cannot build an observation: {exc}", throttle_duration_sec=2.0)
-                continue
+            obs, generation = self._observation()
             if obs is None:
                 next_call = time.monotonic() + INPUT_RETRY_S  # do not lose a whole period waiting
                 continue
