@@ -128,7 +128,7 @@ def test_head_with_its_own_image_encoder_serves_and_exports(tmp_path, monkeypatc
     noise = torch_policy.draw_noise(2)
     a, b = torch_policy.predict(obs, noise), ort_policy.predict(obs, noise)
     assert np.isfinite(a).all() and np.abs(a - b).max() < 1e-4 and cosine(a, b) > 0.999
-    assert torch_policy.metadata()["head_image_encoder"] is True
+    assert torch_policy.metadata().details["head_image_encoder"] is True
 
 
 def test_bundled_model_loads_and_returns_a_finite_chunk():

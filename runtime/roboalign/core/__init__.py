@@ -7,6 +7,7 @@ from roboalign.core.robot import JointLimits, RobotSpec
 from roboalign.core.observation import Observation
 from roboalign.core.action import ActionChunk
 from roboalign.core.normalization import NormStats
-from roboalign.core.policy import Policy
+from roboalign.core.policy import BatchPolicy, Policy, PolicyMetadata
 
-__all__ = ["JointLimits", "RobotSpec", "Observation", "ActionChunk", "NormStats", "Policy"]
+__all__ = ["JointLimits", "RobotSpec", "Observation", "ActionChunk", "NormStats", "Policy", "BatchPolicy",
+           "PolicyMetadata"]

@@ -13,11 +13,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from roboalign.core import ActionChunk, Observation
+from roboalign.core import ActionChunk, Observation, PolicyMetadata
 from roboalign.policy import actions as action_frames
 from roboalign.policy import checkpoint as ckpt
 
@@ -54,6 +53,11 @@ class FastTokenPolicy:
         self.constrained = constrained
         # A span never needs more than H*D FAST tokens (one symbol each at worst) + 2 markers + eos.
         self.max_new_tokens = max_new_tokens or info.horizon * info.action_dim + 4
+
+    @property
+    def dt(self) -> float:
+        """Seconds between a chunk's actions (0.1 s for checkpoints that did not record it)."""
+        return float(self.info.dt or 0.1)
 
     @classmethod
     def from_pretrained(cls, path: str | Path, **load_kwargs) -> "FastTokenPolicy":
@@ -98,23 +102,16 @@ class FastTokenPolicy:
         pred = self.predict([observation])[0]
         if not pred.valid:
             raise InvalidActionError(f"model output is not a valid action chunk: {pred.reason}")
-        return ActionChunk(actions=pred.actions, start_time=observation.timestamp, dt=float(self.info.dt or 0.1),
+        return ActionChunk(actions=pred.actions, start_time=observation.timestamp, dt=self.dt,
                            provenance=self.model_id or "fast-token-policy", observation_time=observation.timestamp)
 
-    def metadata(self) -> dict[str, Any]:
+    def metadata(self) -> PolicyMetadata:
         norm = self.bridge.fast.normalizer
-        return {
-            "policy": "fast-token",
-            "model_id": self.model_id,
-            "robot": self.info.extra.get("robot"),
-            "family": self.info.family,
-            "cameras": list(self.info.cameras),
-            "chunk_length": self.info.horizon,
-            "action_dim": self.info.action_dim,
-            "control_period": self.info.dt,
-            "action_frame": self.info.action_frame,
-            "norm_stats_hash": norm.digest() if norm is not None else None,
-        }
+        return PolicyMetadata(policy="fast-token", model_id=self.model_id, robot=self.info.extra.get("robot"),
+                              cameras=self.info.cameras, chunk_length=self.info.horizon,
+                              action_dim=self.info.action_dim, control_period=self.dt,
+                              norm_stats_hash=norm.digest() if norm is not None else None,
+                              action_frame=self.info.action_frame, backbone_family=self.info.family)
 
     def reset(self) -> None:
         """Stateless between calls."""

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 import yaml
 
-from roboalign.core import ActionChunk, NormStats, Observation
+from roboalign.core import ActionChunk, NormStats, Observation, PolicyMetadata
 from roboalign.policy import actions as action_frames
 from roboalign.policy.action_head import FlowMatchingHead, prepare_images
 
@@ -270,25 +270,17 @@ class VLAPolicy:
                            joint_positions=np.asarray(self.state_stats.mean, dtype=np.float64).copy(),
                            instruction="touch the red block")
 
-    def metadata(self) -> dict[str, Any]:
-        return {
-            "policy": "vla",
-            "model_id": self.info.model_id,
-            "family": self.backbone.family,
-            "robot": self.info.robot,
-            "cameras": list(self.info.cameras),
-            "image_size": list(self.info.image_size),
-            "chunk_length": self.info.horizon,
-            "action_dim": self.info.action_dim,
-            "control_period": self.info.dt,
-            "action_frame": self.info.action_frame,
-            "feature_layer": self.info.feature_layer,
-            "backend": self.backend,
-            "num_steps": self.num_steps,
-            "head_parameters": self.head.num_parameters(),
-            "head_image_encoder": self.head.config.image_size > 0,
-            "norm_stats_hash": norm_stats_hash(self.action_stats, self.state_stats),
-        }
+    def metadata(self) -> PolicyMetadata:
+        info = self.info
+        return PolicyMetadata(
+            policy="vla", model_id=info.model_id, robot=info.robot, cameras=info.cameras, image_size=info.image_size,
+            chunk_length=info.horizon, action_dim=info.action_dim, control_period=info.dt,
+            norm_stats_hash=norm_stats_hash(self.action_stats, self.state_stats), action_frame=info.action_frame,
+            backbone_family=self.backbone.family, backend=self.backend,
+            details={"feature_layer": info.feature_layer, "num_steps": self.num_steps,
+                     "head_parameters": self.head.num_parameters(),
+                     "head_image_encoder": self.head.config.image_size > 0},
+        )
 
     def reset(self) -> None:
         """Re-seed the noise generator: an episode's noise sequence is reproducible."""
