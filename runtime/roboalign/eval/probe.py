@@ -150,7 +150,7 @@ class ProbeConfig:
 
 
 def frame_labels(frames, cfg: ProbeConfig) -> tuple[np.ndarray, np.ndarray]:
-    """(labels, episode names) of every frame of a training.episodes.RobotFrames."""
+    """(labels, episode names) of every frame of a data.frames.RobotFrames."""
     episodes = np.asarray([frames.episodes[e].name for e, _ in frames.index])
     if cfg.label == "progress":
         frac = np.asarray([t / max(1, len(frames.episodes[e])) for e, t in frames.index])
@@ -188,7 +188,7 @@ def pooled_features(backbone, samples, layer: int, include_state: bool, batch_si
 def probe_checkpoint(ckpt_dir, data, cfg: ProbeConfig = ProbeConfig(), log=print) -> ProbeResult:
     """k-NN probe of one checkpoint on the robot frames in `data` (split by episode)."""
     from roboalign.policy.backbone import Backbone
-    from roboalign.training.episodes import open_robot_source
+    from roboalign.data.sources import open_robot_source
 
     bb = Backbone.from_pretrained(ckpt_dir)
     info = bb.info

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from roboalign.policy import prompts
-from roboalign.training.rewards import find_action_span, format_reward_text, span_action_reward
+from roboalign.policy.completion import find_action_span, format_reward_text, span_action_reward
 
 
 @dataclasses.dataclass
@@ -56,9 +56,9 @@ def evaluate_reasoning(ckpt_dir: str | Path, data: str | Path, max_frames: int |
                        batch_size: int = 16, seed: int = 0, max_new_tokens: int | None = None,
                        n_examples: int = 3, log=print) -> ReasoningEval:
     from roboalign.policy.token_policy import FastTokenPolicy
-    from roboalign.training.episodes import open_robot_source
-    from roboalign.training.reasoning import ReasoningChatBuilder
-    from roboalign.training.samples import ActionSpace
+    from roboalign.data.sources import open_robot_source
+    from roboalign.policy.reasoning import ReasoningChatBuilder
+    from roboalign.policy.chat import ActionSpace
 
     t0 = time.perf_counter()
     policy = FastTokenPolicy.from_pretrained(ckpt_dir)

@@ -72,7 +72,7 @@ def _teacher_forced(policy, builder, samples, batch_size: int) -> tuple[int, int
     """(correct, total) argmax predictions on target action-token positions."""
     import torch
 
-    from roboalign.training.collate import ChatCollator
+    from roboalign.policy.collate import ChatCollator
 
     collate = ChatCollator(policy.backbone.processor)
     act_ids = policy.bridge.fast_to_llm(range(policy.bridge.num_fast))
@@ -158,8 +158,8 @@ def evaluate_tokens(ckpt_dir: str | Path, data: str | Path, max_frames: int | No
                     log=print) -> TokenEval:
     """Metrics of the module docstring; constrained=True adds a constrained-decoding pass."""
     from roboalign.policy.token_policy import FastTokenPolicy
-    from roboalign.training.episodes import open_robot_source
-    from roboalign.training.samples import ActionSpace, ChatBuilder
+    from roboalign.data.sources import open_robot_source
+    from roboalign.policy.chat import ActionSpace, ChatBuilder
 
     t0 = time.perf_counter()
     policy = FastTokenPolicy.from_pretrained(ckpt_dir, device=device)

@@ -18,7 +18,9 @@ import numpy as np
 
 from roboalign.core import ActionChunk, Observation, PolicyMetadata
 from roboalign.policy import actions as action_frames
+from roboalign.errors import CheckpointError
 from roboalign.policy import checkpoint as ckpt
+from roboalign.policy.integrity import read_json
 
 
 class InvalidActionError(ValueError):
@@ -65,9 +67,15 @@ class FastTokenPolicy:
         from roboalign.tokenizer.bridge import ActionTokenBridge
 
         path = Path(path)
-        info = ckpt.CheckpointInfo.load(path)
-        if info is None:
-            raise FileNotFoundError(f"{path} has no {ckpt.INFO_FILE}: not a RoboAlign backbone checkpoint")
+        if not path.is_dir():
+            raise CheckpointError(path, "no such checkpoint folder")
+        if not (path / ckpt.INFO_FILE).is_file():
+            raise CheckpointError(path / ckpt.INFO_FILE, "missing: not a RoboAlign backbone checkpoint (write one "
+                                                         "with `roboalign train sft`)")
+        try:
+            info = ckpt.CheckpointInfo.from_dict(read_json(path / ckpt.INFO_FILE))
+        except (TypeError, ValueError) as exc:
+            raise CheckpointError(path / ckpt.INFO_FILE, str(exc)) from None
         backbone = Backbone.from_pretrained(path, **load_kwargs)
         bridge = ActionTokenBridge.from_pretrained(path / ckpt.FAST_DIR, tokenizer=backbone.tokenizer)
         return cls(backbone, bridge, info, model_id=path.name)

@@ -25,8 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from roboalign.training.episodes import RobotFrames, open_robot_source
-from roboalign.training.samples import ActionSpace
+from roboalign.data.frames import RobotFrames
+from roboalign.data.sources import open_robot_source
+from roboalign.policy.chat import ActionSpace
 from roboalign.training.vqa import VQASource
 
 SOURCE_KINDS = ("episodes", "vqa")
