@@ -68,3 +68,12 @@ def test_compare_needs_two_checkpoints(tiny_ckpt, capsys):
 def test_numeric_and_listed_flags_are_range_checked(argv, flag, capsys):
     code, line = cli_mistake(capsys, ["eval", argv[0], "--ckpt", "x", "--data", "y", *argv[1:]])
     assert code == 2 and f"argument {flag}:" in line
+
+
+def test_tokens_names_a_truncated_mean_chunk(tiny_ckpt, tmp_path, capsys):
+    folder = Path(shutil.copytree(tiny_ckpt / "ckpt", tmp_path / "damaged"))
+    mean = folder / "action_chunk_mean.npy"
+    mean.write_bytes(mean.read_bytes()[:100])
+    code, line = cli_mistake(capsys, ["eval", "tokens", "--ckpt", str(folder), "--data", str(tiny_ckpt / "eps"),
+                                      "--max-frames", "1", "--free-only", "--quiet"])
+    assert code == 2 and f"{mean}: not a readable .npy array" in line

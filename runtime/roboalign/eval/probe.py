@@ -188,8 +188,8 @@ def pooled_features(backbone, samples, layer: int, include_state: bool, batch_si
 
 def probe_checkpoint(ckpt_dir, data, cfg: ProbeConfig = ProbeConfig(), log=print) -> ProbeResult:
     """k-NN probe of one checkpoint on the robot frames in `data` (split by episode)."""
-    from roboalign.policy.backbone import Backbone
     from roboalign.data.sources import open_robot_source
+    from roboalign.policy.backbone import Backbone
 
     bb = Backbone.from_pretrained(ckpt_dir)
     info = bb.info

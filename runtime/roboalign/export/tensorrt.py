@@ -117,5 +117,6 @@ def ensure_sampler_engine(head, folder: str | Path | None, num_steps: int, preci
         if log:
             log(f"building a {precision} TensorRT engine at {engine}")
         build_engine(onnx_path, engine, precision=precision, workspace_mb=workspace_mb,
-                     shapes=head_shapes(head.config, max_batch=max_batch, tokens=(8, 96, max_tokens)))
+                     shapes=head_shapes(head.config, max_batch=max_batch,
+                                        tokens=(min(8, max_tokens), min(96, max_tokens), max_tokens)))
     return engine

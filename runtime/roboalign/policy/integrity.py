@@ -2,6 +2,7 @@
 
     verify_files(folder)               # every *.safetensors and *.json below folder
     data = read_json(folder / "vla.json")
+    mean = read_npy(folder / "action_chunk_mean.npy")
 
 Without these, a truncated weights file surfaces as a library error that names no file
 ("Error while deserializing header: MetadataIncompleteBuffer"). Each check reads little:
@@ -56,6 +57,19 @@ def read_json(path: str | Path) -> Any:
         raise CheckpointError(path, "missing") from None
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise CheckpointError(path, f"not valid JSON, damaged or truncated ({exc}); {_REPAIR}") from None
+
+
+def read_npy(path: str | Path):
+    """The array in a .npy file, or CheckpointError naming it (missing, truncated, not an array)."""
+    import numpy as np
+
+    path = Path(path)
+    try:
+        return np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise CheckpointError(path, "missing") from None
+    except (OSError, ValueError, EOFError) as exc:
+        raise CheckpointError(path, f"not a readable .npy array, damaged or truncated ({exc}); {_REPAIR}") from None
 
 
 def verify_files(folder: str | Path, recursive: bool = True) -> None:
