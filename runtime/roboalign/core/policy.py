@@ -81,11 +81,13 @@ class PolicyMetadata(Mapping):
         if isinstance(self.robot, Mapping):
             fix("robot", RobotSpec.from_dict(dict(self.robot)))
         elif self.robot is not None and not isinstance(self.robot, RobotSpec):
-            raise TypeError(f"PolicyMetadata.robot must be a RobotSpec, its dict or None, got {type(self.robot).__name__}")
+            raise TypeError("PolicyMetadata.robot must be a RobotSpec, its dict or None, got "
+                            f"{type(self.robot).__name__}")
         fix("chunk_length", _positive_int("chunk_length", self.chunk_length))
         period = float(self.control_period)
         if not (period > 0 and math.isfinite(period)):
-            raise ValueError(f"PolicyMetadata.control_period must be a positive number of seconds, got {self.control_period!r}")
+            raise ValueError("PolicyMetadata.control_period must be a positive number of seconds, got "
+                             f"{self.control_period!r}")
         fix("control_period", period)
         for name in ("cameras", "privileged_inputs", "task_families"):
             fix(name, _names(name, getattr(self, name)))

@@ -35,7 +35,8 @@ def register(subparsers) -> None:
     ox.add_argument("--out", type=Path, default=None, help="output folder (default: POLICY/onnx)")
     ox.add_argument("--kind", type=names_from(GRAPH_KINDS), default=GRAPH_KINDS,
                     help="comma-separated graphs: sampler, step (default both)")
-    ox.add_argument("--num-steps", type=STEPS, default=None, help="Euler steps unrolled in the sampler (default: the head's)")
+    ox.add_argument("--num-steps", type=STEPS, default=None,
+                    help="Euler steps unrolled in the sampler (default: the head's)")
     ox.add_argument("--exporter", choices=("torchscript", "dynamo"), default="torchscript",
                     help="torch.onnx exporter (default torchscript: seconds; dynamo: ~1 min here, same graph)")
     ox.add_argument("--opset", type=int_range(13, 23), default=18, help="ONNX opset (13..23, default 18)")
@@ -50,7 +51,8 @@ def register(subparsers) -> None:
     tr.add_argument("--max-batch", type=int_range(1, 1024), default=8, help="largest batch the engine accepts")
     tr.add_argument("--max-tokens", type=int_range(8, 32768), default=1024,
                     help="largest backbone token count the profile allows")
-    tr.add_argument("--workspace-mb", type=int_range(64, 1 << 20), default=1024, help="TensorRT builder workspace (MiB)")
+    tr.add_argument("--workspace-mb", type=int_range(64, 1 << 20), default=1024,
+                    help="TensorRT builder workspace (MiB)")
     tr.set_defaults(func=_tensorrt)
 
     pa = sub.add_parser("parity", help="compare a backend's head output with torch (cosine >= 0.999)")

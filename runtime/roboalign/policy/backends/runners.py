@@ -69,7 +69,8 @@ class OnnxHeadRunner:
             self.session = ort.InferenceSession(str(path), opts, providers=providers)
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types for unreadable graphs
             raise CheckpointError(path, f"onnxruntime cannot load this graph, damaged or truncated "
-                                        f"({type(exc).__name__}); export it again with `roboalign export onnx`") from None
+                                        f"({type(exc).__name__}); export it again with "
+                                        "`roboalign export onnx`") from None
         self.input_names = [i.name for i in self.session.get_inputs()]
 
     def run_feeds(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
