@@ -58,7 +58,7 @@ def main() -> int:
 
     from roboalign.export import onnx as onnx_export
     from roboalign.export import parity
-    from roboalign.export.backends import OnnxHeadRunner
+    from roboalign.policy.backends import OnnxHeadRunner
     from roboalign.export.cli import sim_observations
     from roboalign.policy.vla import VLAPolicy
 

@@ -10,8 +10,10 @@ import torch
 
 from roboalign.export import onnx as onnx_export
 from roboalign.export import parity
-from roboalign.export.backends import OnnxHeadRunner, sampler_onnx
+from roboalign.export.onnx import ensure_sampler_onnx
 from roboalign.policy.action_head import FlowMatchingHead, HeadConfig
+from roboalign.policy.backends import OnnxHeadRunner
+from roboalign.policy.backends.graph import find_sampler_onnx, read_metadata
 
 CFG = HeadConfig(action_dim=7, horizon=16, state_dim=7, feature_dim=48, d_model=32, num_layers=2, num_heads=4)
 
@@ -60,15 +62,17 @@ def test_dynamo_exporter_gives_the_same_graph_semantics(head, tmp_path):
 
 
 def test_export_records_steps_and_fingerprint_so_stale_files_are_replaced(head, sampler_path, tmp_path, monkeypatch):
-    meta = onnx_export.read_metadata(sampler_path)
+    meta = read_metadata(sampler_path)
     assert meta["roboalign.num_steps"] == "4" and meta["roboalign.head_fingerprint"] == onnx_export.head_fingerprint(head, 4)
     folder = tmp_path / "ckpt"
     (folder / "onnx").mkdir(parents=True)
     (folder / "onnx" / onnx_export.SAMPLER_FILE).write_bytes(sampler_path.read_bytes())
     monkeypatch.setenv("ROBOALIGN_CACHE", str(tmp_path / "cache"))
-    assert sampler_onnx(head, folder, 4) == folder / "onnx" / onnx_export.SAMPLER_FILE  # shipped file reused
-    other = sampler_onnx(head, folder, 2)  # different step count: exported into the cache instead
-    assert other.parent.parent.parent == tmp_path / "cache" and onnx_export.read_metadata(other)["roboalign.num_steps"] == "2"
+    assert ensure_sampler_onnx(head, folder, 4) == folder / "onnx" / onnx_export.SAMPLER_FILE  # shipped file reused
+    assert find_sampler_onnx(head, folder, 2) is None  # serving never uses a graph of another step count
+    other = ensure_sampler_onnx(head, folder, 2)  # exported into the cache instead, where serving finds it
+    assert other.parent.parent.parent == tmp_path / "cache" and read_metadata(other)["roboalign.num_steps"] == "2"
+    assert find_sampler_onnx(head, folder, 2) == other
 
 
 def test_parity_report_fails_when_outputs_diverge():

@@ -98,10 +98,12 @@ def test_registry_loads_the_checkpoint_folder_as_a_vla(saved_vla):
 
 
 def test_onnxruntime_backend_agrees_with_torch(saved_vla, tmp_path, monkeypatch):
+    from roboalign.export.onnx import ensure_sampler_onnx
     from roboalign.export.parity import cosine
 
     monkeypatch.setenv("ROBOALIGN_CACHE", str(tmp_path))
     torch_policy = VLAPolicy.from_pretrained(saved_vla)
+    ensure_sampler_onnx(torch_policy.head, saved_vla, torch_policy.num_steps)  # build time: into the cache
     ort_policy = VLAPolicy.from_pretrained(saved_vla, backend="onnxruntime")
     obs = [_obs(5), _obs(6)]
     noise = torch_policy.draw_noise(2)
@@ -111,17 +113,19 @@ def test_onnxruntime_backend_agrees_with_torch(saved_vla, tmp_path, monkeypatch)
 
 
 def test_head_with_its_own_image_encoder_serves_and_exports(tmp_path, monkeypatch):
+    from roboalign.export.onnx import ensure_sampler_onnx
     from roboalign.export.parity import cosine
 
     monkeypatch.setenv("ROBOALIGN_CACHE", str(tmp_path / "cache"))
     folder = build_tiny_vla(head_image_size=16).save_pretrained(tmp_path / "vla")
     torch_policy = VLAPolicy.from_pretrained(folder)
+    ensure_sampler_onnx(torch_policy.head, folder, torch_policy.num_steps)
     ort_policy = VLAPolicy.from_pretrained(folder, backend="onnxruntime")
     obs = [_obs(7), _obs(8, hw=(64, 48))]  # any camera size: the head resizes for its encoder
     noise = torch_policy.draw_noise(2)
     a, b = torch_policy.predict(obs, noise), ort_policy.predict(obs, noise)
     assert np.isfinite(a).all() and np.abs(a - b).max() < 1e-4 and cosine(a, b) > 0.999
-    assert torch_policy.metadata()["head_image_encoder"] is True
+    assert torch_policy.metadata().details["head_image_encoder"] is True
 
 
 def test_bundled_model_loads_and_returns_a_finite_chunk():
@@ -137,10 +141,18 @@ def test_bundled_model_loads_and_returns_a_finite_chunk():
 
 
 def test_bundled_onnx_graph_matches_the_bundled_head():
-    from roboalign.export.backends import sampler_onnx
+    from roboalign.policy.backends.graph import find_sampler_onnx
 
     policy = VLAPolicy.from_pretrained(BUNDLED)
-    assert sampler_onnx(policy.head, BUNDLED, policy.num_steps) == BUNDLED / "onnx" / "head_sampler.onnx"
+    assert find_sampler_onnx(policy.head, BUNDLED, policy.num_steps) == BUNDLED / "onnx" / "head_sampler.onnx"
+
+
+def test_onnxruntime_backend_without_a_built_graph_names_the_command(saved_vla, tmp_path, monkeypatch):
+    from roboalign.errors import CheckpointError
+
+    monkeypatch.setenv("ROBOALIGN_CACHE", str(tmp_path / "empty-cache"))
+    with pytest.raises(CheckpointError, match=r"head_sampler.onnx: no ONNX graph .* `roboalign export onnx --policy"):
+        VLAPolicy.from_pretrained(saved_vla, backend="onnxruntime", num_steps=3)
 
 
 def test_bundled_model_touches_the_named_block_in_the_sim():

@@ -47,7 +47,7 @@ def test_head_training_caches_features_learns_and_saves_a_servable_vla(stage1_da
     assert summary["head_parameters"] > 0 and summary["train_frames"] > 0
 
     policy = load_policy(tmp_path / "ckpt")
-    assert isinstance(policy, VLAPolicy) and policy.metadata()["head_image_encoder"] is True
+    assert isinstance(policy, VLAPolicy) and policy.metadata().details["head_image_encoder"] is True
     assert policy.backbone.num_layers == policy.info.feature_layer  # cut after the feature layer
     assert policy.infer(policy.example_observation()).is_finite()
 

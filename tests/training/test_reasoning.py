@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 
 from roboalign.policy import prompts
-from roboalign.training.reasoning import ReasoningStyle, describe_frame
-from roboalign.training.rewards import format_reward_text
-from roboalign.training.samples import RobotSample
+from roboalign.policy.reasoning import ReasoningStyle, describe_frame
+from roboalign.policy.completion import format_reward_text
+from roboalign.data.samples import RobotSample
 
 
 def _sample(state, chunk):

@@ -4,14 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from roboalign.training.rewards import (
-    RewardFunctions,
-    RewardWeights,
-    decoded_l1_reward,
-    find_action_span,
-    format_reward_text,
-    prefix_action_reward,
-)
+from roboalign.policy.completion import decoded_l1_reward, find_action_span, format_reward_text, prefix_action_reward
+from roboalign.training.rewards import RewardFunctions, RewardWeights
 
 GOOD = "<think>the red block is left of the gripper</think><answer><ACTION_START><a1><a2><ACTION_END></answer>"
 

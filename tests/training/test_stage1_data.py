@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from roboalign import config
-from roboalign.training.episodes import EpisodeData, RobotFrames, open_robot_source
+from roboalign.data.frames import EpisodeData, RobotFrames
+from roboalign.data.sources import open_robot_source
 from roboalign.training.mixture import DataConfig, Mixture
 from roboalign.training.vqa import VQASource, read_jsonl
 
@@ -139,8 +140,9 @@ def test_collator_puts_the_loss_on_the_answer_only_and_padding_changes_no_logits
     from roboalign.policy.tiny import build_tiny_qwen2_5_vl
     from roboalign.tokenizer import FastTokenizer
     from roboalign.tokenizer.bridge import ActionTokenBridge
-    from roboalign.training.collate import IGNORE, ChatCollator, ChatDataset
-    from roboalign.training.samples import ActionSpace, ChatBuilder
+    from roboalign.policy.collate import IGNORE, ChatCollator
+    from roboalign.training.collate import ChatDataset
+    from roboalign.policy.chat import ActionSpace, ChatBuilder
 
     frames = open_robot_source(stage1_data / "train", horizon=8)
     space = ActionSpace(8, "delta", (6,))

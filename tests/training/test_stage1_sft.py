@@ -35,7 +35,7 @@ def test_checkpoint_reloads_with_from_pretrained_and_the_action_tokens(stage1_ru
     from transformers import Qwen2_5_VLForConditionalGeneration
 
     from roboalign.policy.token_policy import FastTokenPolicy
-    from roboalign.training.episodes import open_robot_source
+    from roboalign.data.sources import open_robot_source
 
     _cfg, _summary, out = stage1_run
     raw = Qwen2_5_VLForConditionalGeneration.from_pretrained(out)  # plain transformers

@@ -8,7 +8,7 @@ from roboalign.core.robot import JointLimits, JointState, Robot, RobotSpec
 from roboalign.core.observation import Observation
 from roboalign.core.action import ActionChunk
 from roboalign.core.normalization import NormStats
-from roboalign.core.policy import Policy
+from roboalign.core.policy import BatchPolicy, Policy, PolicyMetadata
 
-__all__ = ["JointLimits", "RobotSpec", "Observation", "ActionChunk", "NormStats", "Policy",
-           "Camera", "Frame", "StaleFrameError", "JointState", "Robot"]
+__all__ = ["JointLimits", "RobotSpec", "Observation", "ActionChunk", "NormStats", "Policy", "BatchPolicy",
+           "PolicyMetadata", "Camera", "Frame", "StaleFrameError", "JointState", "Robot"]

@@ -2,7 +2,9 @@
 
     roboalign eval tokens --ckpt outputs/stage1_tiny --data outputs/sim_data/val [--json out.json]
 
-No heavy imports here: torch/transformers load inside the command functions.
+Mistakes (a missing or damaged checkpoint, missing data, a flag out of range) are one line and
+exit 2 (roboalign.errors). No heavy imports here: torch/transformers load inside the command
+functions.
 """
 from __future__ import annotations
 
@@ -11,13 +13,24 @@ import json
 import sys
 from pathlib import Path
 
+from roboalign.arguments import int_range
+from roboalign.errors import CheckpointError, UsageError
+
+
+def check_inputs(checkpoints: list[str], data: list[str | None]) -> None:
+    """Refuse a checkpoint folder or a data path that does not exist, before any model loads."""
+    for ckpt in checkpoints:
+        if not Path(ckpt).is_dir():
+            raise CheckpointError(ckpt, "no such checkpoint folder")
+    for path in data:
+        if path is not None and not Path(path).exists():
+            raise UsageError(f"{path}: no such episode folder or dataset")
+
 
 def _tokens(args: argparse.Namespace) -> int:
     from roboalign.eval.tokens import evaluate_tokens, format_report
 
-    if not Path(args.ckpt).is_dir():
-        print(f"error: checkpoint folder {args.ckpt} not found", file=sys.stderr)
-        return 2
+    check_inputs([args.ckpt], [args.data])
     log = (lambda *_a, **_k: None) if args.quiet else (lambda m: print(m, file=sys.stderr))
     result = evaluate_tokens(args.ckpt, args.data, max_frames=args.max_frames, batch_size=args.batch_size,
                              stride=args.stride, seed=args.seed, device=args.device,
@@ -35,11 +48,11 @@ def register(subparsers) -> None:
     tok = sub.add_parser("tokens", help="held-out FAST token accuracy, valid rate, decoded-action L1 vs baselines")
     tok.add_argument("--ckpt", required=True, help="checkpoint folder written by `roboalign train sft`")
     tok.add_argument("--data", required=True, help="held-out episodes (episode folders or a LeRobot-style folder)")
-    tok.add_argument("--max-frames", type=int, default=None, help="evaluate a seeded random subset of frames")
-    tok.add_argument("--stride", type=int, default=1, help="keep every k-th frame of each episode")
-    tok.add_argument("--batch-size", type=int, default=16)
+    tok.add_argument("--max-frames", type=int_range(1), default=None, help="evaluate a seeded random subset of frames")
+    tok.add_argument("--stride", type=int_range(1), default=1, help="keep every k-th frame of each episode")
+    tok.add_argument("--batch-size", type=int_range(1, 4096), default=16)
     tok.add_argument("--device", default=None, help="torch device (default: where the weights load)")
-    tok.add_argument("--seed", type=int, default=0)
+    tok.add_argument("--seed", type=int_range(0), default=0)
     tok.add_argument("--json", default=None, help="also write the metrics as JSON to this file")
     tok.add_argument("--free-only", action="store_true",
                      help="skip the constrained-decoding pass (free greedy decoding only)")

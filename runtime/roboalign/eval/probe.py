@@ -3,10 +3,11 @@ backbone features, before and after alignment.
 
 Features: the hidden states of one decoder layer, mean-pooled over the prompt tokens (images
 and text) of a robot frame. Labels, per frame (`LABELS`):
-  phase         the expert's task phase when the samples carry one (e.g. reach / push);
-  gripper       gripper state quantised into `bins` levels;
   state         every joint quantised into `bins` levels per joint, combined into one class
-                (so bins**D classes at most; use few bins).
+                (so bins**D classes at most; use few bins);
+  gripper       gripper state quantised into `bins` levels;
+  progress      the frame's position in its episode in `bins` equal parts: the task-phase
+                proxy (recorded episodes carry no phase label).
 The prompt is built WITHOUT the proprioceptive state text by default: with the state written
 in the prompt, a probe of the state measures the tokenizer, not the representation.
 
@@ -22,7 +23,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-LABELS = ("phase", "gripper", "state")
+LABELS = ("state", "gripper", "progress")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,8 +127,7 @@ def _unit_rows(x: np.ndarray) -> np.ndarray:
 
 @dataclasses.dataclass(frozen=True)
 class ProbeConfig:
-    """label: one of LABELS, or "progress" (the frame's position in its episode, in `bins` equal
-    parts: a task-phase proxy when no phase is recorded). dims: state dims for label "state"
+    """label: one of LABELS (module docstring). dims: state dims for label "state"
     (default: the first three joints). layer: decoder block (None: the checkpoint's
     feature_layer, the one stage 3 reads). include_state: write the state text in the prompt.
     """
@@ -145,19 +145,20 @@ class ProbeConfig:
     batch_size: int = 16
 
     def __post_init__(self) -> None:
-        if self.label not in LABELS + ("progress",):
-            raise ValueError(f"probe label {self.label!r}: use one of {LABELS + ('progress',)}")
+        if self.label not in LABELS:
+            raise ValueError(f"probe label {self.label!r}: use one of {LABELS}")
 
 
 def frame_labels(frames, cfg: ProbeConfig) -> tuple[np.ndarray, np.ndarray]:
-    """(labels, episode names) of every frame of a training.episodes.RobotFrames."""
+    """(labels, episode names) of every frame of a data.frames.RobotFrames."""
     episodes = np.asarray([frames.episodes[e].name for e, _ in frames.index])
     if cfg.label == "progress":
         frac = np.asarray([t / max(1, len(frames.episodes[e])) for e, t in frames.index])
         return np.minimum((frac * cfg.bins).astype(np.int64), cfg.bins - 1), episodes
-    if cfg.label == "phase":
-        raise ValueError("these episodes record no task phase: use label 'progress' (its proxy), 'state' or 'gripper'")
     states = frames.states()
+    wrong = [d for d in (cfg.gripper_dim,) + tuple(cfg.dims) if not -states.shape[1] <= d < states.shape[1]]
+    if wrong:
+        raise ValueError(f"probe dims {wrong} do not exist: the episodes have {states.shape[1]} joints")
     if cfg.label == "gripper":
         return quantize_state(states[:, [cfg.gripper_dim]], cfg.bins, np.zeros(1), np.ones(1)), episodes
     # Bin edges from all frames (labels are ground truth, not features: no leakage into the probe).
@@ -187,8 +188,8 @@ def pooled_features(backbone, samples, layer: int, include_state: bool, batch_si
 
 def probe_checkpoint(ckpt_dir, data, cfg: ProbeConfig = ProbeConfig(), log=print) -> ProbeResult:
     """k-NN probe of one checkpoint on the robot frames in `data` (split by episode)."""
+    from roboalign.data.sources import open_robot_source
     from roboalign.policy.backbone import Backbone
-    from roboalign.training.episodes import open_robot_source
 
     bb = Backbone.from_pretrained(ckpt_dir)
     info = bb.info

@@ -1,7 +1,7 @@
 """Held-out metrics under the stage-2 reasoning prompt (think, then answer with action tokens).
 
 Greedy generation per held-out robot frame with prompts.reasoning_user_text, scored with the
-same code as the GRPO rewards (training/rewards.py), so "reward went up" during RL and "metric
+same code as the GRPO rewards (policy/completion.py), so "reward went up" during RL and "metric
 went up" on held-out frames mean the same thing:
 
 format_rate        r_format: well-formed <think>…</think><answer><ACTION_START>…<ACTION_END></answer>
@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from roboalign.policy import prompts
-from roboalign.training.rewards import find_action_span, format_reward_text, span_action_reward
+from roboalign.policy.completion import find_action_span, format_reward_text, span_action_reward
 
 
 @dataclasses.dataclass
@@ -55,10 +55,10 @@ def held_out_samples(frames, max_frames: int | None, seed: int) -> list:
 def evaluate_reasoning(ckpt_dir: str | Path, data: str | Path, max_frames: int | None = None,
                        batch_size: int = 16, seed: int = 0, max_new_tokens: int | None = None,
                        n_examples: int = 3, log=print) -> ReasoningEval:
+    from roboalign.data.sources import open_robot_source
+    from roboalign.policy.chat import ActionSpace
+    from roboalign.policy.reasoning import ReasoningChatBuilder
     from roboalign.policy.token_policy import FastTokenPolicy
-    from roboalign.training.episodes import open_robot_source
-    from roboalign.training.reasoning import ReasoningChatBuilder
-    from roboalign.training.samples import ActionSpace
 
     t0 = time.perf_counter()
     policy = FastTokenPolicy.from_pretrained(ckpt_dir)

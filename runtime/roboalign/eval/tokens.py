@@ -72,7 +72,7 @@ def _teacher_forced(policy, builder, samples, batch_size: int) -> tuple[int, int
     """(correct, total) argmax predictions on target action-token positions."""
     import torch
 
-    from roboalign.training.collate import ChatCollator
+    from roboalign.policy.collate import ChatCollator
 
     collate = ChatCollator(policy.backbone.processor)
     act_ids = policy.bridge.fast_to_llm(range(policy.bridge.num_fast))
@@ -157,9 +157,10 @@ def evaluate_tokens(ckpt_dir: str | Path, data: str | Path, max_frames: int | No
                     stride: int = 1, seed: int = 0, device: str | None = None, constrained: bool = False,
                     log=print) -> TokenEval:
     """Metrics of the module docstring; constrained=True adds a constrained-decoding pass."""
+    from roboalign.data.sources import open_robot_source
+    from roboalign.policy.chat import ActionSpace, ChatBuilder
+    from roboalign.policy.integrity import read_npy
     from roboalign.policy.token_policy import FastTokenPolicy
-    from roboalign.training.episodes import open_robot_source
-    from roboalign.training.samples import ActionSpace, ChatBuilder
 
     t0 = time.perf_counter()
     policy = FastTokenPolicy.from_pretrained(ckpt_dir, device=device)
@@ -173,7 +174,7 @@ def evaluate_tokens(ckpt_dir: str | Path, data: str | Path, max_frames: int | No
     builder = ChatBuilder(policy.bridge, policy.backbone.prompt_format, space)
     log(f"eval tokens: {len(samples)} frames from {data} ({len(frames)} available)")
     correct, total = _teacher_forced(policy, builder, samples, batch_size)
-    means = {key: np.load(Path(ckpt_dir) / name) if (Path(ckpt_dir) / name).is_file() else None
+    means = {key: read_npy(Path(ckpt_dir) / name) if (Path(ckpt_dir) / name).is_file() else None
              for key, name in (("frame", ckpt.MEAN_CHUNK_FILE), ("absolute", ckpt.MEAN_ABS_CHUNK_FILE))}
     free = _generation_metrics(policy, samples, space, means, batch_size, False, log)
     cons = _generation_metrics(policy, samples, space, means, batch_size, True, log) if constrained else None

@@ -6,7 +6,10 @@
 
 `parity` feeds the head real inputs (backbone features of rendered sim frames) when the sim is
 available, else random tensors, through torch and the chosen backend with identical noise, and
-fails (exit 1) below cosine 0.999. No heavy imports here: torch/onnx load inside the commands.
+fails (exit 1) below cosine 0.999. `tensorrt` writes the engine where serving looks for it
+(roboalign.policy.backends.graph). Mistakes (a folder that is not a VLA checkpoint, a flag out
+of range) are one line and exit 2 (roboalign.errors). No heavy imports here: torch/onnx load
+inside the commands.
 """
 from __future__ import annotations
 
@@ -14,6 +17,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
+
+from roboalign.arguments import float_range, int_range, names_from
+
+GRAPH_KINDS = ("sampler", "step")  # export/onnx.py KINDS, repeated so --help stays import-free
+PRECISIONS = ("fp32", "fp16", "bf16")
+STEPS = int_range(1, 256)  # Euler steps unrolled into the graph (the head trains with 4)
 
 
 def register(subparsers) -> None:
@@ -24,64 +33,64 @@ def register(subparsers) -> None:
     ox = sub.add_parser("onnx", help="write the head's sampler (and one-step) graph as ONNX, then check parity")
     ox.add_argument("--policy", required=True, help="VLA checkpoint folder (roboalign train head)")
     ox.add_argument("--out", type=Path, default=None, help="output folder (default: POLICY/onnx)")
-    ox.add_argument("--kind", default="sampler,step", help="comma-separated graphs: sampler, step (default both)")
-    ox.add_argument("--num-steps", type=int, default=None, help="Euler steps unrolled in the sampler (default: the head's)")
+    ox.add_argument("--kind", type=names_from(GRAPH_KINDS), default=GRAPH_KINDS,
+                    help="comma-separated graphs: sampler, step (default both)")
+    ox.add_argument("--num-steps", type=STEPS, default=None,
+                    help="Euler steps unrolled in the sampler (default: the head's)")
     ox.add_argument("--exporter", choices=("torchscript", "dynamo"), default="torchscript",
                     help="torch.onnx exporter (default torchscript: seconds; dynamo: ~1 min here, same graph)")
-    ox.add_argument("--opset", type=int, default=18)
+    ox.add_argument("--opset", type=int_range(13, 23), default=18, help="ONNX opset (13..23, default 18)")
     ox.add_argument("--backbone", action="store_true",
                     help="also try the backbone feature path (fixed shapes; Qwen-VL's vision tower may not export)")
     ox.set_defaults(func=_onnx)
 
     tr = sub.add_parser("tensorrt", help="build a TensorRT engine from the sampler graph (needs a GPU and tensorrt)")
     tr.add_argument("--policy", required=True, help="VLA checkpoint folder")
-    tr.add_argument("--onnx", type=Path, default=None, help="sampler .onnx (default: POLICY/onnx/head_sampler.onnx)")
-    tr.add_argument("--out", type=Path, default=None, help="engine path (default: next to the .onnx)")
-    tr.add_argument("--precision", choices=("fp32", "fp16", "bf16"), default="fp16")
-    tr.add_argument("--max-batch", type=int, default=8)
-    tr.add_argument("--max-tokens", type=int, default=1024, help="largest backbone token count the profile allows")
-    tr.add_argument("--workspace-mb", type=int, default=1024)
+    tr.add_argument("--num-steps", type=STEPS, default=None, help="Euler steps (default: the head's)")
+    tr.add_argument("--precision", choices=PRECISIONS, default="fp16")
+    tr.add_argument("--max-batch", type=int_range(1, 1024), default=8, help="largest batch the engine accepts")
+    tr.add_argument("--max-tokens", type=int_range(8, 32768), default=1024,
+                    help="largest backbone token count the profile allows")
+    tr.add_argument("--workspace-mb", type=int_range(64, 1 << 20), default=1024,
+                    help="TensorRT builder workspace (MiB)")
     tr.set_defaults(func=_tensorrt)
 
     pa = sub.add_parser("parity", help="compare a backend's head output with torch (cosine >= 0.999)")
     pa.add_argument("--policy", required=True, help="VLA checkpoint folder")
     pa.add_argument("--backend", choices=("onnxruntime", "tensorrt"), default="onnxruntime")
-    pa.add_argument("--samples", type=int, default=16, help="observations compared (default 16)")
+    pa.add_argument("--samples", type=int_range(1, 10_000), default=16, help="observations compared (default 16)")
     pa.add_argument("--random", action="store_true", help="random head inputs instead of sim frames")
-    pa.add_argument("--precision", choices=("fp32", "fp16", "bf16"), default="fp16", help="TensorRT precision")
-    pa.add_argument("--threshold", type=float, default=0.999)
+    pa.add_argument("--precision", choices=PRECISIONS, default="fp16", help="TensorRT precision")
+    pa.add_argument("--threshold", type=float_range(0.0, 1.0, low_open=True), default=0.999,
+                    help="smallest per-sample cosine that passes, in (0, 1] (default 0.999)")
     pa.add_argument("--json", type=Path, default=None, help="write the report here")
     pa.set_defaults(func=_parity)
 
 
 def _load(path: str, **kwargs):
+    """The VLA at `path` (CheckpointError naming the file when the folder is not one or is damaged)."""
     from roboalign.policy.vla import VLAPolicy
 
     return VLAPolicy.from_pretrained(path, **kwargs)
 
 
 def _onnx(args: argparse.Namespace) -> int:
+    from roboalign.errors import RoboAlignError
     from roboalign.export import onnx as onnx_export
     from roboalign.export import parity
 
     policy = _load(args.policy)
     out = args.out or Path(args.policy) / "onnx"
-    kinds = [k.strip() for k in args.kind.split(",") if k.strip()]
-    bad = [k for k in kinds if k not in onnx_export.KINDS]
-    if bad:
-        print(f"--kind: unknown graph(s) {bad}; choose from {onnx_export.KINDS}", file=sys.stderr)
-        return 2
     steps = args.num_steps or policy.num_steps
     ok = True
-    for kind in kinds:
+    for kind in args.kind:
         try:
             path = onnx_export.export_head(policy.head, out, kind, num_steps=steps, dynamo=args.exporter == "dynamo",
                                            opset=args.opset)
         except onnx_export.ExportError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
+            raise RoboAlignError(str(exc)) from None
         if kind == "sampler":
-            from roboalign.export.backends import OnnxHeadRunner
+            from roboalign.policy.backends import OnnxHeadRunner
 
             report = parity.head_parity(policy.head, OnnxHeadRunner(path),
                                         parity.random_head_inputs(policy.head.config), steps)
@@ -100,23 +109,17 @@ def _onnx(args: argparse.Namespace) -> int:
 
 
 def _tensorrt(args: argparse.Namespace) -> int:
-    from roboalign.export.tensorrt import TensorRTUnavailable, build_engine, head_shapes, require_tensorrt
+    from roboalign.export.tensorrt import ensure_sampler_engine, require_cuda, require_tensorrt
 
-    try:
-        require_tensorrt()
-    except TensorRTUnavailable as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    require_tensorrt()  # TensorRTUnavailable (exit 2) before any weights load
+    require_cuda()
     policy = _load(args.policy)
-    onnx_path = args.onnx or Path(args.policy) / "onnx" / "head_sampler.onnx"
-    if not onnx_path.is_file():
-        print(f"error: {onnx_path} not found: run `roboalign export onnx --policy {args.policy}` first", file=sys.stderr)
-        return 2
-    engine = args.out or onnx_path.with_suffix(f".{args.precision}.engine")
-    shapes = head_shapes(policy.head.config, max_batch=args.max_batch, tokens=(8, 96, args.max_tokens))
-    build_engine(onnx_path, engine, precision=args.precision, shapes=shapes, workspace_mb=args.workspace_mb)
-    print(f"wrote {engine} ({engine.stat().st_size / 1e6:.2f} MB, {args.precision}); check it with "
-          f"`roboalign export parity --policy {args.policy} --backend tensorrt --precision {args.precision}`")
+    steps = args.num_steps or policy.num_steps
+    engine = ensure_sampler_engine(policy.head, args.policy, steps, args.precision, max_batch=args.max_batch,
+                                   max_tokens=args.max_tokens, workspace_mb=args.workspace_mb, log=print)
+    print(f"engine {engine} ({engine.stat().st_size / 1e6:.2f} MB, {args.precision}, {steps} steps), where "
+          f"`--policy-arg backend=tensorrt` finds it; check it with `roboalign export parity --policy "
+          f"{args.policy} --backend tensorrt --precision {args.precision}`")
     return 0
 
 
@@ -143,16 +146,18 @@ def sim_observations(policy, count: int, seed: int = 20_000):
 
 def _parity(args: argparse.Namespace) -> int:
     from roboalign.export import parity
-    from roboalign.export.backends import make_head_runner
-    from roboalign.export.tensorrt import TensorRTUnavailable
+    from roboalign.export.onnx import ensure_sampler_onnx
+    from roboalign.policy.backends import OnnxHeadRunner, TensorRTHeadRunner, check_backend
 
+    check_backend(args.backend)  # a missing TensorRT is one line (exit 2) before any weights load
     policy = _load(args.policy)
-    try:
-        runner = make_head_runner(args.backend, policy.head, args.policy, num_steps=policy.num_steps,
-                                  precision=args.precision, log=print)
-    except TensorRTUnavailable as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    if args.backend == "tensorrt":
+        from roboalign.export.tensorrt import ensure_sampler_engine
+
+        runner = TensorRTHeadRunner(ensure_sampler_engine(policy.head, args.policy, policy.num_steps, args.precision,
+                                                          log=print))
+    else:
+        runner = OnnxHeadRunner(ensure_sampler_onnx(policy.head, args.policy, policy.num_steps, log=print))
     source = "random"
     if args.random:
         inputs = parity.random_head_inputs(policy.head.config, args.samples)

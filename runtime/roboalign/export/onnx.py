@@ -2,16 +2,13 @@
 
     export_head(head, "models/x/onnx", kind="sampler")  # (features, feature_mask, state, noise) -> actions
     export_head(head, "models/x/onnx", kind="step")     # (noisy_actions, t, features, feature_mask, state) -> velocity
+    ensure_sampler_onnx(head, folder, num_steps)        # the graph serving will find, exported if missing
 
-Graphs (names are the ONNX input/output names; B = batch, T = backbone tokens, both dynamic):
-
-    sampler  features [B, T, C] f32, feature_mask [B, T] f32 (1 = token), state [B, Ds] f32
-             (normalised), noise [B, H, Da] f32  ->  actions [B, H, Da] (normalised), the whole
-             `num_steps` Euler loop unrolled; what the onnxruntime / tensorrt backends run.
-             A head with its own image encoder (HeadConfig.image_size > 0) takes one more
-             input, images [B, N, 3, S, S] f32 in [0, 1], last in both graphs.
-    step     noisy_actions [B, H, Da], t [B] (0..1), features, feature_mask, state -> velocity
-             [B, H, Da]: one denoiser call, for per-step timings and step-wise runtimes.
+Graph names, shapes and the fingerprint are defined where serving reads them
+(roboalign.policy.backends.graph): `sampler` is the whole `num_steps` Euler loop unrolled, what
+the onnxruntime / tensorrt backends run; `step` is one denoiser call, for per-step timings. A
+head with its own image encoder (HeadConfig.image_size > 0) takes one more input, images
+[B, N, 3, S, S] f32 in [0, 1], last in both graphs.
 
 Exporter: the TorchScript one by default (measured here: 2-5 s for the head, vs 45-80 s for
 the dynamo exporter, with identical parity), or the dynamo exporter (torch.export; `dynamo=True`,
@@ -22,7 +19,6 @@ The file's metadata records the head weights' hash and num_steps, so a stale exp
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import warnings
 from pathlib import Path
@@ -31,15 +27,11 @@ from typing import Any
 import torch
 
 from roboalign.policy.action_head import FlowMatchingHead, FlowSampler
+from roboalign.policy.backends.graph import (FINGERPRINT_KEY, IMAGES_INPUT, SAMPLER_FILE, SAMPLER_INPUTS,
+                                             SAMPLER_OUTPUTS, STEP_FILE, STEP_INPUTS, STEP_OUTPUTS,
+                                             find_sampler_onnx, head_fingerprint, sampler_candidates)
 
-SAMPLER_FILE = "head_sampler.onnx"
-STEP_FILE = "head_step.onnx"
 BACKBONE_FILE = "backbone_features.onnx"
-SAMPLER_INPUTS = ("features", "feature_mask", "state", "noise")
-SAMPLER_OUTPUTS = ("actions",)
-STEP_INPUTS = ("noisy_actions", "t", "features", "feature_mask", "state")
-STEP_OUTPUTS = ("velocity",)
-IMAGES_INPUT = "images"
 KINDS = ("sampler", "step")
 DEFAULT_OPSET = 18
 _EMBED_LIMIT = 1_500_000_000  # bytes of weights above which the dynamo exporter writes .onnx.data
@@ -47,16 +39,6 @@ _EMBED_LIMIT = 1_500_000_000  # bytes of weights above which the dynamo exporter
 
 class ExportError(RuntimeError):
     """An export failed; the message says what was tried and what to do."""
-
-
-def head_fingerprint(head: FlowMatchingHead, num_steps: int) -> str:
-    """Hash of the head's weights and config + num_steps (stored in the ONNX metadata)."""
-    h = hashlib.sha256(repr(sorted(head.config.to_dict().items())).encode())
-    h.update(str(int(num_steps)).encode())
-    for name, t in sorted(head.state_dict().items()):
-        h.update(name.encode())
-        h.update(t.detach().cpu().float().contiguous().numpy().tobytes())
-    return h.hexdigest()[:16]
 
 
 def example_inputs(head: FlowMatchingHead, kind: str, batch: int = 2, tokens: int = 48,
@@ -135,7 +117,7 @@ def export_head(head: FlowMatchingHead, out_dir: str | Path, kind: str = "sample
                           f"Try the other exporter (--exporter {'torchscript' if dynamo else 'dynamo'}).") from exc
     model = onnx.load(str(path), load_external_data=False)
     meta = {"roboalign.graph": f"head_{kind}", "roboalign.num_steps": str(steps),
-            "roboalign.head_fingerprint": head_fingerprint(head, steps),
+            FINGERPRINT_KEY: head_fingerprint(head, steps),
             "roboalign.exporter": "dynamo" if dynamo else "torchscript"}
     del model.metadata_props[:]
     for k, v in meta.items():
@@ -150,11 +132,16 @@ def export_head(head: FlowMatchingHead, out_dir: str | Path, kind: str = "sample
     return path
 
 
-def read_metadata(path: str | Path) -> dict[str, str]:
-    import onnx
-
-    model = onnx.load(str(path), load_external_data=False)
-    return {p.key: p.value for p in model.metadata_props}
+def ensure_sampler_onnx(head: FlowMatchingHead, folder: str | Path | None, num_steps: int, log=None) -> Path:
+    """The sampler graph serving finds for `head` and `num_steps` (the checkpoint's own when its
+    fingerprint matches), else one exported now into the cache, where serving looks next."""
+    found = find_sampler_onnx(head, folder, num_steps)
+    if found is not None:
+        return found
+    cached = sampler_candidates(head, folder, num_steps)[-1]
+    if log:
+        log(f"exporting the head sampler ({num_steps} steps) to {cached}")
+    return export_head(head, cached.parent, "sampler", num_steps=num_steps)
 
 
 def export_backbone_features(backbone, layer: int, out_dir: str | Path, example_observation, *,

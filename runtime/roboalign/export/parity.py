@@ -1,6 +1,6 @@
 """Parity of an exported head against torch: cosine similarity and absolute differences.
 
-    report = head_parity(head, OnnxHeadRunner(path), inputs)      # ParityReport
+    report = head_parity(head, OnnxHeadRunner(path), inputs)      # ParityReport (runners: policy.backends)
     report.passed                                                 # cosine >= 0.999 (GR00T's bar)
 
 Inputs are the head's real inputs when a policy and observations are given (backbone features
@@ -99,7 +99,7 @@ def policy_head_inputs(policy, observations: Sequence, seed: int = 0) -> list[tu
 def head_parity(head, runner, inputs: Sequence[tuple[np.ndarray, ...]], num_steps: int | None = None,
                 threshold: float = COSINE_THRESHOLD) -> ParityReport:
     """Run torch and `runner` on the same inputs; compare the sampled (normalised) chunks."""
-    from roboalign.export.backends import TorchHeadRunner
+    from roboalign.policy.backends import TorchHeadRunner
 
     ref = TorchHeadRunner(head, num_steps)
     a = np.concatenate([ref.run(*x) for x in inputs])

@@ -1,16 +1,13 @@
-"""ONNX -> TensorRT engine, and a runner for it (optional: needs a GPU, `tensorrt` and CUDA torch).
+"""ONNX -> TensorRT engine (build time; optional: needs a GPU, `tensorrt` and CUDA torch).
 
-    build_engine("models/x/onnx/head_sampler.onnx", "models/x/onnx/head_sampler.fp16.engine",
+    build_engine("models/x/onnx/head_sampler.onnx", "head_sampler.fp16.engine",
                  precision="fp16", shapes=head_shapes(head_config))
-    engine = TensorRTEngine("models/x/onnx/head_sampler.fp16.engine")
-    out = engine.run({"features": f, "feature_mask": m, "state": s, "noise": n})   # numpy in, numpy out
+    ensure_sampler_engine(head, folder, num_steps, "fp16")   # the engine serving finds, built if missing
 
 Written against TensorRT 10's Python API (name-based I/O tensors): trt.Builder ->
 create_network -> trt.OnnxParser.parse_from_file -> create_builder_config (WORKSPACE pool
 limit, BuilderFlag.FP16 / BF16) -> one optimization profile per dynamic input (min/opt/max) ->
-build_serialized_network -> trt.Runtime.deserialize_cuda_engine; inference sets each input's
-shape (set_input_shape), binds device buffers by name (set_tensor_address) and enqueues with
-execute_async_v3 on a CUDA stream. Device buffers are torch CUDA tensors, so no pycuda is needed.
+build_serialized_network. Running an engine is serve-time code: roboalign.policy.backends.tensorrt.
 
 TensorRT does not install on the CPU development machines (the registry's wheels are stubs
 that download from NVIDIA's index): everything here imports it lazily and raises
@@ -20,40 +17,13 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
 
-import numpy as np
+from roboalign.policy.backends import graph
+from roboalign.policy.backends.runners import PRECISIONS
+from roboalign.policy.backends.tensorrt import TensorRTUnavailable, require_cuda, require_tensorrt
 
-PRECISIONS = ("fp32", "fp16", "bf16")
-
-
-class TensorRTUnavailable(RuntimeError):
-    """TensorRT (or a CUDA device) is not available here."""
-
-
-def require_tensorrt():
-    """The `tensorrt` module, or TensorRTUnavailable saying how to get it."""
-    try:
-        import tensorrt as trt  # noqa: PLC0415
-    except ImportError as exc:
-        raise TensorRTUnavailable(
-            "TensorRT is not installed: on a GPU workstation `pip install roboalign[gpu]` (tensorrt from "
-            "NVIDIA's index, matching your CUDA driver), or use --backend onnxruntime / torch "
-            f"({type(exc).__name__}: {exc})"
-        ) from None
-    if not hasattr(trt, "Builder"):
-        raise TensorRTUnavailable("the installed `tensorrt` package is a stub without the library; install the "
-                                  "real wheel from NVIDIA's index (pip install tensorrt --extra-index-url "
-                                  "https://pypi.nvidia.com)")
-    return trt
-
-
-def _require_cuda():
-    import torch
-
-    if not torch.cuda.is_available():
-        raise TensorRTUnavailable("TensorRT engines run on an NVIDIA GPU, and torch sees no CUDA device here")
-    return torch
+__all__ = ["PRECISIONS", "ShapeRange", "TensorRTUnavailable", "build_engine", "ensure_sampler_engine", "head_shapes",
+           "require_tensorrt"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,58 +103,20 @@ def build_engine(onnx_path: str | Path, engine_path: str | Path, *, precision: s
     return engine_path
 
 
-class TensorRTEngine:
-    """A deserialized engine + execution context; `run` takes and returns numpy arrays by name."""
+def ensure_sampler_engine(head, folder: str | Path | None, num_steps: int, precision: str = "fp16",
+                          max_batch: int = 8, max_tokens: int = 1024, workspace_mb: int = 1024, log=None) -> Path:
+    """The engine serving finds for `head` (policy.backends.graph.engine_path), built now if missing
+    (from the sampler graph serving would use, exported into the cache if needed)."""
+    from roboalign.export.onnx import ensure_sampler_onnx
 
-    def __init__(self, engine_path: str | Path, device: int = 0):
-        self.trt = trt = require_tensorrt()
-        self.torch = torch = _require_cuda()
-        self.device = torch.device("cuda", device)
-        path = Path(engine_path)
-        if not path.is_file():
-            raise FileNotFoundError(f"TensorRT engine {path} not found: build it with `roboalign export tensorrt`")
-        self.logger = trt.Logger(trt.Logger.WARNING)
-        self.runtime = trt.Runtime(self.logger)
-        self.engine = self.runtime.deserialize_cuda_engine(path.read_bytes())
-        if self.engine is None:
-            raise RuntimeError(f"{path} did not deserialize: built by another TensorRT version or for another GPU?")
-        self.context = self.engine.create_execution_context()
-        names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
-        mode = trt.TensorIOMode.INPUT
-        self.inputs = [n for n in names if self.engine.get_tensor_mode(n) == mode]
-        self.outputs = [n for n in names if self.engine.get_tensor_mode(n) != mode]
-        self.stream = torch.cuda.Stream(device=self.device)
-
-    def _torch_dtype(self, name: str):
-        trt, torch = self.trt, self.torch
-        table = {trt.DataType.FLOAT: torch.float32, trt.DataType.HALF: torch.float16,
-                 trt.DataType.INT32: torch.int32, trt.DataType.BOOL: torch.bool}
-        for trt_name, torch_dtype in (("BF16", torch.bfloat16), ("INT64", torch.int64)):
-            if hasattr(trt.DataType, trt_name):
-                table[getattr(trt.DataType, trt_name)] = torch_dtype
-        dtype = self.engine.get_tensor_dtype(name)
-        if dtype not in table:
-            raise TypeError(f"engine tensor {name!r} has type {dtype}, which this runner does not map")
-        return table[dtype]
-
-    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        torch = self.torch
-        missing = set(self.inputs) - set(feeds)
-        if missing:
-            raise ValueError(f"missing engine inputs {sorted(missing)}")
-        keep: list[Any] = []
-        with torch.cuda.stream(self.stream):
-            for name in self.inputs:
-                t = torch.as_tensor(np.ascontiguousarray(feeds[name])).to(self.device, self._torch_dtype(name))
-                keep.append(t)
-                self.context.set_input_shape(name, tuple(t.shape))
-                self.context.set_tensor_address(name, int(t.data_ptr()))
-            outs = {}
-            for name in self.outputs:
-                shape = tuple(self.context.get_tensor_shape(name))
-                outs[name] = torch.empty(shape, dtype=self._torch_dtype(name), device=self.device)
-                self.context.set_tensor_address(name, int(outs[name].data_ptr()))
-            if not self.context.execute_async_v3(self.stream.cuda_stream):
-                raise RuntimeError("TensorRT execute_async_v3 failed")
-        self.stream.synchronize()
-        return {k: v.float().cpu().numpy() for k, v in outs.items()}
+    trt = require_tensorrt()
+    require_cuda()
+    engine = graph.engine_path(head, num_steps, precision, getattr(trt, "__version__", "x"))
+    if not engine.is_file():
+        onnx_path = ensure_sampler_onnx(head, folder, num_steps, log)
+        if log:
+            log(f"building a {precision} TensorRT engine at {engine}")
+        build_engine(onnx_path, engine, precision=precision, workspace_mb=workspace_mb,
+                     shapes=head_shapes(head.config, max_batch=max_batch,
+                                        tokens=(min(8, max_tokens), min(96, max_tokens), max_tokens)))
+    return engine

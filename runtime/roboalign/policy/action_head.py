@@ -51,6 +51,7 @@ import torch
 from torch import nn
 
 from roboalign.policy.head_image import ImageEncoder, prepare_images  # noqa: F401 - prepare_images re-exported
+from roboalign.policy.integrity import read_json, verify_safetensors
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -411,7 +412,8 @@ class FlowMatchingHead(nn.Module):
         for name in (CONFIG_FILE, WEIGHTS_FILE):
             if not (folder / name).is_file():
                 raise FileNotFoundError(f"{folder} lacks {name}: not an action head written by save_pretrained")
-        head = cls(HeadConfig.from_dict(json.loads((folder / CONFIG_FILE).read_text())))
+        verify_safetensors(folder / WEIGHTS_FILE)
+        head = cls(HeadConfig.from_dict(read_json(folder / CONFIG_FILE)))
         state = load_file(str(folder / WEIGHTS_FILE))
         missing, unexpected = head.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
         if missing or unexpected:

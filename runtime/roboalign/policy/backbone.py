@@ -26,6 +26,7 @@ import torch
 from roboalign.core import Observation
 from roboalign.policy import prompts
 from roboalign.policy.checkpoint import CheckpointInfo
+from roboalign.policy.integrity import verify_files
 from roboalign.policy.processing import family_of, load_processor, save_processor
 
 
@@ -116,6 +117,8 @@ class Backbone:
                 f"{folder} has no config.json: pass a checkpoint folder (config.json, weights, tokenizer, "
                 "preprocessor_config.json) such as one written by `roboalign train sft`"
             )
+        if folder.is_dir():
+            verify_files(folder)  # a truncated weights or JSON file: CheckpointError naming it
         try:
             config = AutoConfig.from_pretrained(source, local_files_only=local_files_only)
         except OSError as exc:

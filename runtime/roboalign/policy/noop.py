@@ -6,12 +6,13 @@ dynamic batching can be exercised without a model.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from roboalign.core.action import ActionChunk
 from roboalign.core.observation import Observation
+from roboalign.core.policy import PolicyMetadata
 from roboalign.core.robot import RobotSpec
 
 
@@ -69,18 +70,10 @@ class NoopPolicy:
             joint_positions=np.zeros(self.dim or 7), instruction="warm-up",
         )
 
-    def metadata(self) -> dict[str, Any]:
-        return {
-            "policy": "noop",
-            "model_id": self.model_id,
-            "robot": None if self.robot is None else self.robot.to_dict(),
-            "cameras": list(self.cameras),
-            "image_size": list(self.image_size),
-            "chunk_length": self.horizon,
-            "action_dim": self.dim,
-            "control_period": self.dt,
-            "norm_stats_hash": None,
-        }
+    def metadata(self) -> PolicyMetadata:
+        return PolicyMetadata(policy="noop", model_id=self.model_id, robot=self.robot, cameras=self.cameras,
+                              image_size=self.image_size, chunk_length=self.horizon, action_dim=self.dim,
+                              control_period=self.dt)
 
     def reset(self) -> None:
         self.resets += 1

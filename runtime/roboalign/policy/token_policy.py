@@ -13,13 +13,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from roboalign.core import ActionChunk, Observation
+from roboalign.core import ActionChunk, Observation, PolicyMetadata
 from roboalign.policy import actions as action_frames
+from roboalign.errors import CheckpointError
 from roboalign.policy import checkpoint as ckpt
+from roboalign.policy.integrity import read_json
 
 
 class InvalidActionError(ValueError):
@@ -55,15 +56,26 @@ class FastTokenPolicy:
         # A span never needs more than H*D FAST tokens (one symbol each at worst) + 2 markers + eos.
         self.max_new_tokens = max_new_tokens or info.horizon * info.action_dim + 4
 
+    @property
+    def dt(self) -> float:
+        """Seconds between a chunk's actions (0.1 s for checkpoints that did not record it)."""
+        return float(self.info.dt or 0.1)
+
     @classmethod
     def from_pretrained(cls, path: str | Path, **load_kwargs) -> "FastTokenPolicy":
         from roboalign.policy.backbone import Backbone
         from roboalign.tokenizer.bridge import ActionTokenBridge
 
         path = Path(path)
-        info = ckpt.CheckpointInfo.load(path)
-        if info is None:
-            raise FileNotFoundError(f"{path} has no {ckpt.INFO_FILE}: not a RoboAlign backbone checkpoint")
+        if not path.is_dir():
+            raise CheckpointError(path, "no such checkpoint folder")
+        if not (path / ckpt.INFO_FILE).is_file():
+            raise CheckpointError(path / ckpt.INFO_FILE, "missing: not a RoboAlign backbone checkpoint (write one "
+                                                         "with `roboalign train sft`)")
+        try:
+            info = ckpt.CheckpointInfo.from_dict(read_json(path / ckpt.INFO_FILE))
+        except (TypeError, ValueError) as exc:
+            raise CheckpointError(path / ckpt.INFO_FILE, str(exc)) from None
         backbone = Backbone.from_pretrained(path, **load_kwargs)
         bridge = ActionTokenBridge.from_pretrained(path / ckpt.FAST_DIR, tokenizer=backbone.tokenizer)
         return cls(backbone, bridge, info, model_id=path.name)
@@ -98,23 +110,16 @@ class FastTokenPolicy:
         pred = self.predict([observation])[0]
         if not pred.valid:
             raise InvalidActionError(f"model output is not a valid action chunk: {pred.reason}")
-        return ActionChunk(actions=pred.actions, start_time=observation.timestamp, dt=float(self.info.dt or 0.1),
+        return ActionChunk(actions=pred.actions, start_time=observation.timestamp, dt=self.dt,
                            provenance=self.model_id or "fast-token-policy", observation_time=observation.timestamp)
 
-    def metadata(self) -> dict[str, Any]:
+    def metadata(self) -> PolicyMetadata:
         norm = self.bridge.fast.normalizer
-        return {
-            "policy": "fast-token",
-            "model_id": self.model_id,
-            "robot": self.info.extra.get("robot"),
-            "family": self.info.family,
-            "cameras": list(self.info.cameras),
-            "chunk_length": self.info.horizon,
-            "action_dim": self.info.action_dim,
-            "control_period": self.info.dt,
-            "action_frame": self.info.action_frame,
-            "norm_stats_hash": norm.digest() if norm is not None else None,
-        }
+        return PolicyMetadata(policy="fast-token", model_id=self.model_id, robot=self.info.extra.get("robot"),
+                              cameras=self.info.cameras, chunk_length=self.info.horizon,
+                              action_dim=self.info.action_dim, control_period=self.dt,
+                              norm_stats_hash=norm.digest() if norm is not None else None,
+                              action_frame=self.info.action_frame, backbone_family=self.info.family)
 
     def reset(self) -> None:
         """Stateless between calls."""

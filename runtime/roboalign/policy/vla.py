@@ -35,19 +35,20 @@ import numpy as np
 import torch
 import yaml
 
-from roboalign.core import ActionChunk, NormStats, Observation
+from roboalign.core import ActionChunk, NormStats, Observation, PolicyMetadata
+from roboalign.errors import CheckpointError
 from roboalign.policy import actions as action_frames
 from roboalign.policy.action_head import FlowMatchingHead, prepare_images
+from roboalign.policy.backends import check_backend, make_head_runner
+from roboalign.policy.integrity import read_json, verify_files
 
 INFO_FILE = "vla.json"
 BACKBONE_DIR = "backbone"
 HEAD_DIR = "head"
 ACTION_STATS_FILE = "action_norm_stats.json"
 STATE_STATS_FILE = "state_norm_stats.json"
-ONNX_DIR = "onnx"
 FORMAT = "roboalign-vla"
 VERSION = 1
-BACKENDS = ("torch", "onnxruntime", "tensorrt")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,7 +109,8 @@ class VLAPolicy:
     """Policy protocol over Backbone + FlowMatchingHead + normalisation (see module docstring).
 
     backend: "torch" runs the head in torch; "onnxruntime" / "tensorrt" run the exported
-    sampler graph (roboalign.export.backends). The backbone always runs in torch.
+    sampler graph built by `roboalign export onnx | tensorrt` (roboalign.policy.backends).
+    The backbone always runs in torch.
     num_steps: Euler steps (default: the head's, 4). noise_scale: std of the initial noise
     (1 = the trained distribution; 0 = deterministic). seed: noise generator seed, re-applied
     on reset() so an episode's noise is reproducible.
@@ -117,8 +119,7 @@ class VLAPolicy:
     def __init__(self, backbone, head: FlowMatchingHead, info: VLAInfo, action_stats: NormStats,
                  state_stats: NormStats, *, backend: str = "torch", runner=None, num_steps: int | None = None,
                  noise_scale: float = 1.0, seed: int = 0, folder: Path | None = None):
-        if backend not in BACKENDS:
-            raise ValueError(f"unknown backend {backend!r}: choose one of {BACKENDS}")
+        check_backend(backend)
         if action_stats.dim != info.action_dim or head.config.action_dim != info.action_dim:
             raise ValueError(f"action dims disagree: info {info.action_dim}, stats {action_stats.dim}, "
                              f"head {head.config.action_dim}")
@@ -132,8 +133,6 @@ class VLAPolicy:
         self._rng = np.random.default_rng(self.seed)
         self._runner = runner
         if backend != "torch" and runner is None:
-            from roboalign.export.backends import make_head_runner
-
             self._runner = make_head_runner(backend, head, folder, num_steps=self.num_steps)
         self.last_timings_ms: dict[str, float] = {}
 
@@ -147,13 +146,20 @@ class VLAPolicy:
         oversubscribe and calls take up to 10x longer)."""
         from roboalign.policy.backbone import Backbone
 
+        check_backend(backend)  # a missing TensorRT says so before the weights load
         if torch_threads:
             torch.set_num_threads(int(torch_threads))
         folder = Path(folder)
+        if not folder.is_dir():
+            raise CheckpointError(folder, "no such checkpoint folder")
         if not (folder / INFO_FILE).is_file():
-            raise FileNotFoundError(f"{folder} has no {INFO_FILE}: not a VLA checkpoint (write one with "
-                                    "`roboalign train head`)")
-        info = VLAInfo.from_dict(json.loads((folder / INFO_FILE).read_text()))
+            raise CheckpointError(folder / INFO_FILE, "missing: not a VLA checkpoint folder (write one with "
+                                                      "`roboalign train head`)")
+        verify_files(folder, recursive=False)  # vla.json, stats; backbone/ and head/ check their own files
+        try:
+            info = VLAInfo.from_dict(read_json(folder / INFO_FILE))
+        except (TypeError, ValueError) as exc:
+            raise CheckpointError(folder / INFO_FILE, str(exc)) from None
         device = device or "cpu"
         backbone = Backbone.from_pretrained(folder / BACKBONE_DIR, dtype="float32", device=device)
         head = FlowMatchingHead.from_pretrained(folder / HEAD_DIR, device=device)
@@ -270,25 +276,17 @@ class VLAPolicy:
                            joint_positions=np.asarray(self.state_stats.mean, dtype=np.float64).copy(),
                            instruction="touch the red block")
 
-    def metadata(self) -> dict[str, Any]:
-        return {
-            "policy": "vla",
-            "model_id": self.info.model_id,
-            "family": self.backbone.family,
-            "robot": self.info.robot,
-            "cameras": list(self.info.cameras),
-            "image_size": list(self.info.image_size),
-            "chunk_length": self.info.horizon,
-            "action_dim": self.info.action_dim,
-            "control_period": self.info.dt,
-            "action_frame": self.info.action_frame,
-            "feature_layer": self.info.feature_layer,
-            "backend": self.backend,
-            "num_steps": self.num_steps,
-            "head_parameters": self.head.num_parameters(),
-            "head_image_encoder": self.head.config.image_size > 0,
-            "norm_stats_hash": norm_stats_hash(self.action_stats, self.state_stats),
-        }
+    def metadata(self) -> PolicyMetadata:
+        info = self.info
+        return PolicyMetadata(
+            policy="vla", model_id=info.model_id, robot=info.robot, cameras=info.cameras, image_size=info.image_size,
+            chunk_length=info.horizon, action_dim=info.action_dim, control_period=info.dt,
+            norm_stats_hash=norm_stats_hash(self.action_stats, self.state_stats), action_frame=info.action_frame,
+            backbone_family=self.backbone.family, backend=self.backend,
+            details={"feature_layer": info.feature_layer, "num_steps": self.num_steps,
+                     "head_parameters": self.head.num_parameters(),
+                     "head_image_encoder": self.head.config.image_size > 0},
+        )
 
     def reset(self) -> None:
         """Re-seed the noise generator: an episode's noise sequence is reproducible."""

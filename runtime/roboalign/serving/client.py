@@ -22,6 +22,7 @@ from zmq.utils.monitor import recv_monitor_message
 
 from roboalign.core.action import ActionChunk
 from roboalign.core.observation import Observation
+from roboalign.core.policy import PolicyMetadata
 from roboalign.serving import codec, errors, protocol
 from roboalign.serving.auth import ClientAuth
 from roboalign.serving.errors import (AuthenticationFailed, ClientClosed, ProtocolError, RequestTimeout,
@@ -216,14 +217,17 @@ class RemotePolicy:
 
     def __init__(self, endpoint: str, timeout_s: float = 2.0, **client_kwargs: Any) -> None:
         self.client = PolicyClient(endpoint, timeout_s=timeout_s, **client_kwargs)
-        self._metadata: dict[str, Any] | None = None
+        self._metadata: PolicyMetadata | None = None
 
     def infer(self, observation: Observation) -> ActionChunk:
         return self.client.infer(observation)
 
-    def metadata(self) -> dict[str, Any]:
+    def metadata(self) -> PolicyMetadata:
+        """The served policy's record (the reply without its "server" section, which
+        `client.metadata()` keeps)."""
         if self._metadata is None:  # static for a server's lifetime: ask once
-            self._metadata = self.client.metadata()
+            body = {k: v for k, v in self.client.metadata().items() if k != "server"}
+            self._metadata = PolicyMetadata.from_dict(body, where=f"metadata from {self.client.endpoint}")
         return self._metadata
 
     def reset(self) -> None:

@@ -28,7 +28,7 @@ import zmq
 
 from roboalign.core.action import ActionChunk
 from roboalign.core.observation import Observation
-from roboalign.core.policy import Policy
+from roboalign.core.policy import BatchPolicy, Policy, PolicyMetadata
 from roboalign.errors import RoboAlignError, UsageError
 from roboalign.serving import codec, errors, header_scan, logs, protocol
 from roboalign.serving.auth import HandshakeMonitor, ServerAuth, ZapHandler
@@ -110,7 +110,7 @@ class PolicyServer:
         self.poll_interval_s = poll_interval_s
         self.log = logger or logging.getLogger(logs.LOGGER_NAME)
         self.stats = ServerStats()
-        self._batched = max_batch > 1 and callable(getattr(policy, "infer_batch", None))
+        self._batched = max_batch > 1 and isinstance(policy, BatchPolicy)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._ctx: zmq.Context | None = None
@@ -126,7 +126,10 @@ class PolicyServer:
         """Read metadata, bind, warm up. Idempotent. Raises ServerStartError on a bad endpoint."""
         if self._sock is not None:
             return self
-        meta = _plain(dict(self.policy.metadata()))
+        try:  # one record for every policy (core.PolicyMetadata); a plain dict is checked against it
+            meta = _plain(PolicyMetadata.coerce(self.policy.metadata()).to_dict())
+        except (TypeError, ValueError) as exc:
+            raise ServerStartError(f"{type(self.policy).__name__}.metadata() is not valid: {exc}") from None
         try:
             msgpack.packb(meta)
         except (TypeError, ValueError) as exc:

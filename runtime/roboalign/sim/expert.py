@@ -15,12 +15,12 @@ Phases, chosen from the current state at every call:
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 
 from roboalign.core.action import ActionChunk
 from roboalign.core.observation import Observation
+from roboalign.core.policy import PolicyMetadata
 from roboalign.core.robot import RobotSpec
 from roboalign.sim import tasks
 from roboalign.sim.arm import GRIPPER_INDEX, sim_robot_spec
@@ -42,6 +42,9 @@ ALIGN_XY = 0.02  # m: "above the point" tolerance
 # the command the arm is following, not from where it is: restarting at the measured q would
 # pull the command back at every re-plan and the arm would stutter every 0.4 s.
 TRACKING_LAG_S = np.array([0.045] * 6 + [0.0625])  # s per dimension; fingers: (20 + 5) / 400
+# Simulation-only inputs infer() reads (Observation.privileged keys; over ROS they travel on
+# /sim/objects). "family_index" is read too when present, but the instruction names the family.
+PRIVILEGED_INPUTS = ("target_position", "pad_position")
 
 
 def _heading_near(desired: float, current: float) -> float:
@@ -136,18 +139,10 @@ class ScriptedExpert:
         self._max_step[g] = min(self._max_step[g], 0.9 * self.spec.limits.max_acceleration[g] * self.dt**2)
         self.last_phase = ""
 
-    def metadata(self) -> dict[str, Any]:
-        return {
-            "policy": "expert",
-            "model_id": "scripted-expert",
-            "robot": self.spec.to_dict(),
-            "cameras": list(self.cameras),
-            "image_size": list(self.image_size),
-            "chunk_length": self.horizon,
-            "control_period": self.dt,
-            "task_families": list(tasks.FAMILIES),
-            "norm_stats_hash": None,
-        }
+    def metadata(self) -> PolicyMetadata:
+        return PolicyMetadata(policy="expert", model_id="scripted-expert", robot=self.spec, cameras=self.cameras,
+                              image_size=self.image_size, chunk_length=self.horizon, control_period=self.dt,
+                              task_families=tasks.FAMILIES, privileged_inputs=PRIVILEGED_INPUTS)
 
     def reset(self) -> None:
         self.last_phase = ""

@@ -34,7 +34,7 @@ import numpy as np
 from roboalign.policy import checkpoint as ckpt
 from roboalign.policy import prompts
 from roboalign.training.align_config import AlignRunConfig
-from roboalign.training.reasoning import ReasoningChatBuilder
+from roboalign.policy.reasoning import ReasoningChatBuilder
 from roboalign.training.rewards import RewardFunctions
 from roboalign.training.subset import sample_rl_subset
 
@@ -87,7 +87,7 @@ class Loaded:
     backbone: Any
     bridge: Any
     builder: ReasoningChatBuilder
-    frames: Any  # training.episodes.RobotFrames
+    frames: Any  # data.frames.RobotFrames
     mean_chunk: np.ndarray | None
 
 
@@ -95,8 +95,8 @@ def load_stage1(checkpoint: str | Path, cfg: AlignRunConfig) -> Loaded:
     """Backbone, bridge and the robot frames of a stage-1 (or earlier stage-2) checkpoint."""
     from roboalign.policy.backbone import Backbone
     from roboalign.tokenizer.bridge import ActionTokenBridge
-    from roboalign.training.episodes import open_robot_source
-    from roboalign.training.samples import ActionSpace
+    from roboalign.data.sources import open_robot_source
+    from roboalign.policy.chat import ActionSpace
 
     folder = Path(checkpoint)
     if not (folder / ckpt.FAST_DIR).is_dir():
@@ -191,7 +191,8 @@ def bootstrap_reasoning(loaded: Loaded, cfg: AlignRunConfig, out: Path, log=prin
     """SFT on reasoning targets (BootstrapConfig), saved as a checkpoint; returns its folder."""
     from trl import SFTConfig, SFTTrainer
 
-    from roboalign.training.collate import ChatCollator, ChatDataset
+    from roboalign.policy.collate import ChatCollator
+    from roboalign.training.collate import ChatDataset
     from roboalign.training.sft import JsonlMetrics, save_checkpoint
 
     b, g = cfg.bootstrap, cfg.grpo

@@ -17,7 +17,7 @@ import dataclasses
 from typing import Literal
 
 from roboalign.training.config import Dtype
-from roboalign.training.reasoning import ReasoningStyle
+from roboalign.policy.reasoning import ReasoningStyle
 from roboalign.training.rewards import RewardWeights
 from roboalign.training.subset import SubsetSpec
 
@@ -51,7 +51,7 @@ class AlignDataConfig:
 
 @dataclasses.dataclass(frozen=True)
 class BootstrapConfig:
-    """Supervised warm-up on templated reasoning targets (training/reasoning.py) before RL.
+    """Supervised warm-up on templated reasoning targets (policy/reasoning.py) before RL.
 
     The paper puts a small zero-shot-CoT set in the SFT mixture so the model already writes
     <think>…</think><answer>…; a stage-1 checkpoint trained without one never does, and GRPO

@@ -269,7 +269,7 @@ def run_head_training(cfg: HeadRunConfig, log=print) -> dict[str, Any]:
 
 
 def _episode_metadata(path: str) -> dict[str, Any]:
-    from roboalign.training.episodes import find_episode_dirs
+    from roboalign.data.sources import find_episode_dirs
 
     dirs = find_episode_dirs(path)
     if not dirs:

@@ -67,7 +67,9 @@ def _backbone_key(path: str) -> str:
 
 
 def open_frames(paths: tuple[str, ...], cfg: HeadRunConfig):
-    from roboalign.training.episodes import RobotFrames, load_lerobot_episodes, load_project_episodes, is_lerobot_dir
+    from roboalign.data.frames import RobotFrames
+    from roboalign.data.lerobot import is_lerobot_dir, load_lerobot_episodes
+    from roboalign.data.sources import load_project_episodes
 
     d = cfg.data
     episodes = []
@@ -150,7 +152,7 @@ def sim_target_labels(paths: tuple[str, ...], cfg: HeadRunConfig) -> np.ndarray:
     Privileged, training-only labels for the auxiliary loss: the episode's seed and family
     regenerate its layout (roboalign.sim.tasks is deterministic in the seed)."""
     from roboalign.sim import tasks
-    from roboalign.training.episodes import find_episode_dirs
+    from roboalign.data.sources import find_episode_dirs
 
     d, out = cfg.data, []
     for p in paths:

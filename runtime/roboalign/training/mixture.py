@@ -26,8 +26,9 @@ from typing import Literal
 import numpy as np
 
 from roboalign.policy import actions as action_frames
-from roboalign.training.episodes import RobotFrames, open_robot_source
-from roboalign.training.samples import ActionSpace
+from roboalign.data.frames import RobotFrames
+from roboalign.data.sources import open_robot_source
+from roboalign.policy.chat import ActionSpace
 from roboalign.training.vqa import VQASource
 
 

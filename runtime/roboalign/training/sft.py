@@ -29,9 +29,9 @@ import numpy as np
 
 from roboalign.policy import checkpoint as ckpt
 from roboalign.training.config import SFTRunConfig
-from roboalign.training.episodes import RobotFrames
+from roboalign.data.frames import RobotFrames
 from roboalign.training.mixture import build_mixture
-from roboalign.training.samples import ChatBuilder
+from roboalign.policy.chat import ChatBuilder
 from roboalign.training.vqa import VQASource
 
 
@@ -182,7 +182,8 @@ def run_sft(cfg: SFTRunConfig, log=print) -> dict[str, Any]:
     import torch
     from trl import SFTConfig, SFTTrainer
 
-    from roboalign.training.collate import ChatCollator, ChatDataset
+    from roboalign.policy.collate import ChatCollator
+    from roboalign.training.collate import ChatDataset
 
     t = cfg.train
     if t.torch_threads:

@@ -15,7 +15,7 @@ import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from roboalign.training.samples import VQASample
+from roboalign.data.samples import VQASample
 
 
 class VQASource(Sequence):

@@ -1,60 +1,19 @@
-"""Training sample schema: robot frames and embodied VQA, and how both become chat examples.
+"""Samples -> chat examples: the prompt and target text a backbone trains on and is evaluated with.
 
-Every loader yields one of the two records below; `ChatBuilder` turns either into a
-`ChatExample` (images + prompt text + target text) with the prompt formats of
-roboalign.policy.prompts, so stage 1, stage 2 and the served policy share one format.
-
-    RobotSample  images of the cameras at step t, instruction, joint state at t, and the
-                 chunk of the next H absolute targets (physical units) -> FAST target
-    VQASample    images, question, answer                           -> text target
+`ChatBuilder` turns a RobotSample or VQASample (roboalign.data.samples) into a `ChatExample`
+(images + prompt text + target text) with the prompt formats of roboalign.policy.prompts, so
+stage 1, stage 2, evaluation and the served policy share one format. `ActionSpace` says how a
+chunk becomes FAST targets (action frame, dims kept absolute, horizon).
 """
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from roboalign.data.samples import ImageRef, RobotSample, VQASample
 from roboalign.policy import actions as action_frames
 from roboalign.policy import prompts
-
-ImageRef = Any  # uint8 [H, W, 3] array, PIL image, or a path to an image file
-
-
-@dataclasses.dataclass
-class RobotSample:
-    """One robot frame with its future action chunk.
-
-    images:  one image per camera, in `cameras` order.
-    state:   joint positions at t [D] (rad; gripper in spec units).
-    chunk:   absolute targets for t .. t+H-1 [H, D], same units (padded with the last action
-             when the episode ends before H steps).
-    dt:      seconds between the chunk's actions.
-    source:  where it came from ("<episode folder>#<t>"), for debugging and splits.
-    """
-
-    images: list[ImageRef]
-    cameras: tuple[str, ...]
-    instruction: str
-    state: np.ndarray
-    chunk: np.ndarray
-    dt: float
-    source: str = ""
-    kind: str = dataclasses.field(default="action", init=False)
-
-
-@dataclasses.dataclass
-class VQASample:
-    """One embodied question with its answer (images in `cameras` order)."""
-
-    images: list[ImageRef]
-    cameras: tuple[str, ...]
-    question: str
-    answer: str
-    source: str = ""
-    kind: str = dataclasses.field(default="vqa", init=False)
 
 
 @dataclasses.dataclass
@@ -109,20 +68,3 @@ class ChatBuilder:
             chat = prompts.vqa_chat(sample.question, sample.cameras, sample.answer if with_target else None, self.fmt)
             return ChatExample(sample.images, chat.prompt, chat.target, "vqa", None, sample.source)
         raise TypeError(f"cannot build a chat from {type(sample).__name__}")
-
-
-def load_image(ref: ImageRef) -> np.ndarray:
-    """Any ImageRef -> uint8 [H, W, 3]."""
-    if isinstance(ref, np.ndarray):
-        return ref
-    from PIL import Image
-
-    if isinstance(ref, (str, Path)):
-        with Image.open(ref) as im:
-            return np.asarray(im.convert("RGB"))
-    return np.asarray(ref.convert("RGB"))
-
-
-def stack_chunks(samples: Sequence[RobotSample], space: ActionSpace) -> np.ndarray:
-    """Chunks of robot samples in the action frame, [N, H, D] (to fit FAST and the baseline)."""
-    return np.stack([space.to_frame(s.chunk, s.state) for s in samples])

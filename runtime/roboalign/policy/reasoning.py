@@ -15,10 +15,10 @@ lowest frequency first, so the first tokens encode those means: a good plan in t
 is a good start of the action span, which is what the prefix reward measures. At RL and test time the model writes its own plan from the image
 and state; the target is never in the prompt.
 
-`ReasoningChatBuilder` is a drop-in for samples.ChatBuilder that renders the stage-2 prompt
+`ReasoningChatBuilder` is a drop-in for policy.chat.ChatBuilder that renders the stage-2 prompt
 (prompts.reasoning_user_text) and target (prompts.reasoning_target), so stage 1's collator and
-SFT path train on it unchanged (align.py uses it for the optional format bootstrap; stage 1
-can add it to its mixture).
+SFT path train on it unchanged (training/align.py uses it for the optional format bootstrap;
+eval/reasoning.py scores held-out frames with it).
 """
 from __future__ import annotations
 
@@ -26,8 +26,9 @@ import dataclasses
 
 import numpy as np
 
+from roboalign.data.samples import RobotSample
 from roboalign.policy import prompts
-from roboalign.training.samples import ActionSpace, ChatBuilder, ChatExample, RobotSample
+from roboalign.policy.chat import ActionSpace, ChatBuilder, ChatExample
 
 
 @dataclasses.dataclass(frozen=True)
