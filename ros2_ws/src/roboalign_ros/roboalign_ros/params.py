@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from typing import Any, Sequence
 
 import rclpy
@@ -139,7 +140,8 @@ def spin_node(node_class: type, args: Sequence[str] | None = None) -> int:
     stderr and exits 2; ROBOALIGN_DEBUG=1 shows the traceback instead."""
     rclpy.init(args=list(sys.argv if args is None else args))
     node = None
-    prog = getattr(node_class, "__module__", "node").rpartition(".")[2]
+    module = getattr(node_class, "__module__", "node")  # e.g. roboalign_ros.safety_node -> safety_node
+    prog = Path(sys.argv[0]).stem if module == "__main__" else module.rpartition(".")[2]
     try:
         try:
             node = node_class()
