@@ -1,7 +1,6 @@
 """Full-size shapes (Qwen2.5-VL-7B, Qwen3-VL-8B) on the meta device: no weights, no download."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from roboalign.policy.meta import check_full_size

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.ros
 
 def test_scripted_expert_succeeds_through_server_and_ros_nodes(ros_domain_id, free_tcp_endpoint):
     with ServerProcess(policy="expert", bind=free_tcp_endpoint) as server:
-        overrides = {"policy": {"endpoint": server.endpoint, "use_privileged": True}}
+        overrides = {"policy": {"endpoint": server.endpoint}}  # privileged inputs: the expert lists them
         with GraphRunner(load_graph(), overrides=overrides, domain_id=ros_domain_id) as runner:
             episodes = SimEpisodes(runner)
             episodes.wait_ready(timeout_s=30.0)
@@ -51,7 +51,7 @@ def test_rollout_command_writes_the_summary_json(ros_domain_id, tmp_path, capsys
 
 
 def test_when_server_is_down_expect_no_chunk_and_arm_held_still(ros_domain_id, free_tcp_endpoint):
-    overrides = {"policy": {"endpoint": free_tcp_endpoint, "request_timeout": 0.2, "use_privileged": True}}
+    overrides = {"policy": {"endpoint": free_tcp_endpoint, "request_timeout": 0.2}}
     with GraphRunner(load_graph(), overrides=overrides, domain_id=ros_domain_id) as runner:
         sim = runner.node("sim")
         episodes = SimEpisodes(runner)
@@ -72,7 +72,7 @@ def test_policy_node_skips_calls_on_stale_inputs_and_counts_them(ros_domain_id, 
     """The node assembles observations with control/observation.py: with a 20 ms age limit the
     10 Hz camera frames are mostly too old, so most tries are refused (and counted as stale)."""
     with ServerProcess(policy="expert", bind=free_tcp_endpoint) as server:
-        overrides = {"policy": {"endpoint": server.endpoint, "use_privileged": True, "max_observation_age": 0.02}}
+        overrides = {"policy": {"endpoint": server.endpoint, "max_observation_age": 0.02}}
         with GraphRunner(load_graph(), overrides=overrides, domain_id=ros_domain_id) as runner:
             episodes = SimEpisodes(runner)
             episodes.wait_ready(timeout_s=30.0)

@@ -1,9 +1,11 @@
-"""The rollout command's summary (pure: no ROS needed)."""
+"""The rollout command's summary and its --set parsing (pure: no ROS needed)."""
 from __future__ import annotations
 
 import pytest
 
-from roboalign.rollout import _overrides, format_summary, percentiles, summarize
+from roboalign.errors import ConfigError
+from roboalign_ros.rollout_cli import parse_sets
+from roboalign_ros.rollout_summary import format_summary, percentiles, summarize
 
 
 def episode(seed, success, limited=0):
@@ -27,7 +29,11 @@ def test_percentiles_of_known_samples():
 
 
 def test_parameter_overrides_parse_yaml_values_and_refuse_bad_syntax():
-    assert _overrides(["policy.replan_period=0.3", "sim.cameras=[front, wrist]"]) == {
+    assert parse_sets(["policy.replan_period=0.3", "sim.cameras=[front, wrist]"]) == {
         "policy": {"replan_period": 0.3}, "sim": {"cameras": ["front", "wrist"]}}
-    with pytest.raises(ValueError, match="NODE.PARAM=VALUE"):
-        _overrides(["replan_period=0.3"])
+    with pytest.raises(ConfigError, match="NODE.PARAM=VALUE"):
+        parse_sets(["replan_period=0.3"])
+    with pytest.raises(ConfigError, match="NODE.PARAM=VALUE"):
+        parse_sets(["safety.limits.velocity=1"])
+    with pytest.raises(ConfigError, match="KEY=VALUE"):
+        parse_sets(["safety.watchdog_timeout"])

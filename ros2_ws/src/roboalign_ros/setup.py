@@ -1,5 +1,12 @@
 """ament_python package: `colcon build` on a ROS 2 workstation, or `pip install -e` into the
-project venv (the Makefile does that, so the nodes import beside the registry's rclpy)."""
+project venv (the Makefile does that, so the nodes import beside the registry's rclpy).
+
+launch/ and config/ are installed into share/roboalign_ros (found through the ament index,
+roboalign_ros.graph.share_dir), so `ros2 launch roboalign_ros rollout_sim.launch.py` works
+after `colcon build`. The `roboalign.commands` entry point adds `roboalign rollout` to the
+project's CLI (runtime/ itself never imports ROS)."""
+from glob import glob
+
 from setuptools import setup
 
 PACKAGE = "roboalign_ros"
@@ -11,6 +18,8 @@ setup(
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/launch", sorted(glob("launch/*.launch.py"))),
+        (f"share/{PACKAGE}/config", sorted(glob("config/*.yaml") + glob("config/*.xml"))),
     ],
     install_requires=["setuptools"],
     zip_safe=True,
@@ -24,6 +33,9 @@ setup(
             f"policy_node = {PACKAGE}.policy_node:main",
             f"executor_node = {PACKAGE}.executor_node:main",
             f"safety_node = {PACKAGE}.safety_node:main",
+        ],
+        "roboalign.commands": [
+            f"rollout = {PACKAGE}.rollout_cli",
         ],
     },
 )

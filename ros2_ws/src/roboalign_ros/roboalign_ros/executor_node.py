@@ -17,7 +17,7 @@ from trajectory_msgs.msg import JointTrajectory
 from roboalign.control.executor import ChunkExecutor
 from roboalign_ros import qos
 from roboalign_ros.conversions import chunk_from_trajectory, command_to_trajectory, node_now, stamp_to_seconds
-from roboalign_ros.params import declare, load_robot_spec, spin_node
+from roboalign_ros.params import declare, load_robot_spec, refuse_undeclared, spin_node
 
 
 class ExecutorNode(Node):
@@ -27,6 +27,7 @@ class ExecutorNode(Node):
         rate = declare(self, "control_rate_hz", 50.0, "command rate (Hz)", low=1.0, high=1000.0)
         crossfade = declare(self, "crossfade", 0.1, "s of blending when a newer chunk takes over", low=0.0, high=2.0)
         late = declare(self, "late_tolerance", 0.1, "s after its start time before a chunk counts as late", low=0.0, high=10.0)
+        refuse_undeclared(self)
         self.spec = load_robot_spec(robot)
         self.period = 1.0 / rate
         self.chunks = ChunkExecutor(self.spec, crossfade=crossfade, late_tolerance=late)

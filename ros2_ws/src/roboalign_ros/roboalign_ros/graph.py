@@ -1,11 +1,12 @@
 """The node graph as data: which nodes run, with which parameters and remappings.
 
-One YAML file (launch/config/rollout_sim.yaml) is read by both the ros2 launch file (on a
-workstation with a full ROS 2) and the in-process runner (roboalign_ros.runner, used by the CLI,
-the demo and the tests). No rclpy import here, so the launch file and CI can validate it.
+One YAML file (config/rollout_sim.yaml of this package) is read by both the ros2 launch file
+(launch/rollout_sim.launch.py, on a workstation with a full ROS 2) and the in-process runner
+(roboalign_ros.runner, used by `roboalign rollout`, the demo and the tests). No rclpy import
+here, so the launch file and CI can validate it.
 
     graph: rollout_sim
-    fastdds_profile: fastdds_profile.xml   # relative to this YAML; optional
+    fastdds_profile: fastdds_profile.xml   # optional; relative: beside this YAML, else the package's config/
     nodes:
       - name: safety                       # ROS node name
         package: roboalign_ros             # for ros2 launch
@@ -14,18 +15,31 @@ the demo and the tests). No rclpy import here, so the launch file and CI can val
         executor: control                  # runner: nodes sharing a name share one executor thread
         parameters: {watchdog_timeout: 0.25}
         remappings: {/arm/command: /arm/command}
+
+Whether each parameter is one its node declares is checked when the node starts (every node
+refuses undeclared parameters, roboalign_ros.params); `GraphSpec.locate` gives the YAML line
+and column of a parameter so that refusal can point at the file.
+
+The package's share folder (launch/, config/) is found through the ament index when ROS 2 has
+it (a sourced colcon install), else in the source tree (a checkout, `pip install -e`), else
+under <prefix>/share/roboalign_ros (a plain `pip install`).
 """
 from __future__ import annotations
 
 import dataclasses
 import importlib
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
+from roboalign.config import check_keys, read_yaml
+from roboalign.errors import ConfigError
 
-_NODE_KEYS = {"name", "package", "executable", "class", "executor", "parameters", "remappings"}
+PACKAGE = "roboalign_ros"
+_GRAPH_KEYS = ("graph", "fastdds_profile", "nodes")
+_NODE_KEYS = ("name", "package", "executable", "class", "executor", "parameters", "remappings")
+_REQUIRED_NODE_KEYS = ("name", "package", "executable", "class")
 _SCALARS = (bool, int, float, str)
 
 
@@ -57,6 +71,8 @@ class GraphSpec:
     nodes: tuple[NodeSpec, ...]
     fastdds_profile: Path | None = None
     source: Path | None = None
+    # (node name, parameter) -> (line, column) in `source`, for errors that point at the file
+    marks: dict[tuple[str, str], tuple[int, int]] = dataclasses.field(default_factory=dict, compare=False)
 
     def node(self, name: str) -> NodeSpec:
         for spec in self.nodes:
@@ -64,55 +80,133 @@ class GraphSpec:
                 return spec
         raise KeyError(f"graph {self.name!r} has no node {name!r} (nodes: {[n.name for n in self.nodes]})")
 
+    def check_override_nodes(self, overrides: dict[str, Any]) -> None:
+        """Refuse overrides (`--set NODE.PARAM=...`) for nodes this graph does not have."""
+        names = [n.name for n in self.nodes]
+        for name in overrides:
+            if name not in names:
+                try:
+                    check_keys([name], names)
+                except ConfigError as exc:
+                    message = exc.message.replace("unknown key", f"no such node in graph {self.name!r}")
+                    raise ConfigError(message.replace("valid keys", "nodes"), path=f"--set {name}.*") from None
+
+    def locate(self, node: str, parameter: str, message: str) -> ConfigError:
+        """A ConfigError about one node parameter of this YAML, at its line and column."""
+        line, column = self.marks.get((node, parameter), (None, None))
+        return ConfigError(f"nodes.{node}.parameters.{message}", path=self.source, line=line, column=column)
+
+
+# ---- where the package's files are ------------------------------------------------------------
+def share_dir() -> Path:
+    """The package's share folder, holding launch/ and config/ (see the module docstring)."""
+    try:
+        from ament_index_python.packages import get_package_share_directory
+
+        return Path(get_package_share_directory(PACKAGE))
+    except (ImportError, LookupError, OSError, ValueError):
+        pass  # no ament index, AMENT_PREFIX_PATH unset, or the package is not in it
+    for candidate in (Path(__file__).resolve().parent.parent, Path(sys.prefix) / "share" / PACKAGE):
+        if (candidate / "config").is_dir():
+            return candidate
+    raise ConfigError(f"cannot find the {PACKAGE} share folder (launch/, config/): build it with colcon and "
+                      f"source install/setup.bash, or install ros2_ws/src/{PACKAGE} with pip")
+
 
 def default_graph_path(name: str = "rollout_sim") -> Path:
-    """$ROBOALIGN_GRAPH, else launch/config/<name>.yaml of the source checkout."""
+    """$ROBOALIGN_GRAPH, else config/<name>.yaml of the package's share folder."""
     env = os.environ.get("ROBOALIGN_GRAPH")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[4] / "launch" / "config" / f"{name}.yaml"
+    return share_dir() / "config" / f"{name}.yaml"
 
 
-def _check_param(node: str, key: str, value: Any) -> None:
+# ---- reading and validating ---------------------------------------------------------------------
+def _check_param(node: str, key: str, value: Any, fail) -> None:
     if isinstance(value, _SCALARS):
         return
     if isinstance(value, list) and value and all(isinstance(v, _SCALARS) for v in value):
         if len({type(v) for v in value}) == 1:
             return
-    raise ValueError(f"node {node!r}: parameter {key!r} must be a scalar or a non-empty list of one type, got {value!r}")
+    raise fail(f"must be a scalar or a non-empty list of one type (a ROS parameter), got {value!r}")
+
+
+def _resolve_profile(name: str, graph_file: Path, fail) -> Path:
+    """Relative: beside the graph YAML, else the package's config/ (so a graph copied elsewhere
+    to change a parameter keeps its transport settings)."""
+    path = Path(name).expanduser()
+    if path.is_absolute():
+        candidates = [path]
+    else:
+        candidates = [graph_file.parent / path]
+        try:
+            candidates.append(share_dir() / "config" / path)
+        except ConfigError:
+            pass
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate.resolve()
+    raise fail(f"{name} not found (looked in {', '.join(str(c.parent) for c in candidates)}); "
+               "give an absolute path or remove the key")
+
+
+def _check_keys(mapping: dict, valid: tuple[str, ...], keypath: tuple, located) -> None:
+    """An unknown key is refused at its own line, naming the closest valid one."""
+    for key in mapping:
+        if key not in valid:
+            try:
+                check_keys([key], valid)
+            except ConfigError as exc:
+                raise located.error((*keypath, key), exc.message.partition(": ")[2]) from None
 
 
 def load_graph(path: str | Path | None = None) -> GraphSpec:
-    """Read and validate a graph YAML; errors name the file, the node and the key."""
+    """Read and validate a graph YAML; every mistake is a ConfigError at its file:line:column."""
     path = Path(path) if path is not None else default_graph_path()
     if not path.is_file():
-        raise FileNotFoundError(f"node graph {path} not found (set ROBOALIGN_GRAPH or pass a path)")
-    data = yaml.safe_load(path.read_text()) or {}
+        raise ConfigError("node graph not found (pass --graph PATH or set ROBOALIGN_GRAPH)"
+                          if not path.exists() else "node graph is not a file", path=path)
+    data, located = read_yaml(path)
+    data = {} if data is None else data
+    if not isinstance(data, dict):
+        raise located.error((), "a node graph is a mapping with a 'nodes' list")
+    _check_keys(data, _GRAPH_KEYS, (), located)
     if not isinstance(data.get("nodes"), list) or not data["nodes"]:
-        raise ValueError(f"{path}: needs a non-empty 'nodes' list")
-    nodes = []
+        raise located.error(("nodes",), "needs a non-empty 'nodes' list")
+    nodes, marks = [], {}
     for i, raw in enumerate(data["nodes"]):
+        keypath = ("nodes", i)
         if not isinstance(raw, dict):
-            raise ValueError(f"{path}: nodes[{i}] must be a mapping")
-        unknown = set(raw) - _NODE_KEYS
-        missing = {"name", "package", "executable", "class"} - set(raw)
-        if unknown or missing:
-            raise ValueError(f"{path}: nodes[{i}] has unknown keys {sorted(unknown)} / lacks {sorted(missing)}")
+            raise located.error(keypath, "each node must be a mapping")
+        _check_keys(raw, _NODE_KEYS, keypath, located)
+        missing = [k for k in _REQUIRED_NODE_KEYS if k not in raw]
+        if missing:
+            raise located.error(keypath, f"lacks {', '.join(missing)}")
+        name = str(raw["name"])
         if ":" not in str(raw["class"]):
-            raise ValueError(f"{path}: node {raw['name']!r}: class must look like 'module:Class'")
-        params = dict(raw.get("parameters") or {})
+            raise located.error((*keypath, "class"), f"node {name!r}: class must look like 'module:Class'")
+        params = raw.get("parameters") or {}
+        if not isinstance(params, dict):
+            raise located.error((*keypath, "parameters"), "must be a mapping of parameter names to values")
         for key, value in params.items():
-            _check_param(raw["name"], key, value)
-        remaps = {str(k): str(v) for k, v in (raw.get("remappings") or {}).items()}
-        nodes.append(NodeSpec(name=str(raw["name"]), package=str(raw["package"]), executable=str(raw["executable"]),
+            where = (*keypath, "parameters", key)
+            _check_param(name, key, value, lambda message, where=where: located.error(where, message))
+            mark = located.marks.get(where)
+            if mark is not None:
+                marks[(name, str(key))] = mark
+        remaps = raw.get("remappings") or {}
+        if not isinstance(remaps, dict):
+            raise located.error((*keypath, "remappings"), "must be a mapping of topic -> topic")
+        nodes.append(NodeSpec(name=name, package=str(raw["package"]), executable=str(raw["executable"]),
                               node_class=str(raw["class"]), executor=str(raw.get("executor", "main")),
-                              parameters=params, remappings=remaps))
+                              parameters=dict(params), remappings={str(k): str(v) for k, v in remaps.items()}))
     names = [n.name for n in nodes]
     if len(set(names)) != len(names):
-        raise ValueError(f"{path}: node names must be unique, got {names}")
+        raise located.error(("nodes",), f"node names must be unique, got {names}")
     profile = data.get("fastdds_profile")
-    profile_path = (path.parent / profile).resolve() if profile else None
-    if profile_path is not None and not profile_path.is_file():
-        raise ValueError(f"{path}: fastdds_profile {profile_path} does not exist")
+    profile_path = None
+    if profile:
+        profile_path = _resolve_profile(str(profile), path,
+                                        lambda message: located.error(("fastdds_profile",), message))
     return GraphSpec(name=str(data.get("graph", path.stem)), nodes=tuple(nodes), fastdds_profile=profile_path,
-                     source=path)
+                     source=path, marks=marks)

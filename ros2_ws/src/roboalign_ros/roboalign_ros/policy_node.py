@@ -3,7 +3,7 @@
   /joint_states                 (JointState, sensor QoS)     in
   /camera/<name>/image_raw      (Image, sensor QoS)          in, one per camera the policy uses
   /task/instruction             (String, latched)            in (or the `instruction` parameter)
-  /sim/objects                  (MarkerArray)                in, only with use_privileged (sim only)
+  /sim/objects                  (MarkerArray)                in, sim only: see "Privileged inputs"
   /policy/chunk                 (JointTrajectory, reliable)  out: header.stamp = chunk start,
                                                              point k at time_from_start k*dt
 
@@ -18,6 +18,18 @@ Observations are assembled by roboalign.control.observation.ObservationAssembler
 direct control loop uses: joints reordered by name, each stream at most max_observation_age
 old, streams at most max_observation_skew apart. A refusal skips the call and is counted by
 reason (skipped_missing_input, skipped_stale_input, skipped_skewed_input, skipped_invalid_input).
+
+Privileged inputs: the node subscribes to /sim/objects, and adds the object positions to the
+observation, only when BOTH the served policy's metadata lists `privileged_inputs` (the
+scripted expert does; learned policies list none) AND the node runs in a simulated graph
+(parameter `simulation`, default false, set by the sim graph YAML). A learned policy never
+receives simulator ground truth; a policy that needs it is refused outside simulation
+(`connect_error` says so, `unusable` turns true, nothing is ever published).
+
+Authentication: with `server_public_key` (the server's server.key) and `client_secret_key`
+(this robot's <client>.key_secret, mode 0600) set, the connection uses CurveZMQ, as
+`roboalign serve --auth-keys DIR` expects (roboalign.serving.auth). Both or neither; a key
+file that is missing, malformed or readable by others stops the node at start-up.
 """
 from __future__ import annotations
 
@@ -40,7 +52,7 @@ from roboalign.core.robot import RobotSpec
 from roboalign_ros import qos
 from roboalign_ros.conversions import (chunk_to_trajectory, image_from_msg, node_now, objects_from_markers,
                                        stamp_to_seconds)
-from roboalign_ros.params import declare, spin_node
+from roboalign_ros.params import ParameterError, declare, refuse_undeclared, spin_node
 
 LATENCY_WINDOW = 100_000
 INPUT_RETRY_S = 0.02  # s between tries while an input (frame, joints, instruction) is missing
@@ -56,8 +68,20 @@ class PolicyNode(Node):
         self.max_observation_skew = declare(self, "max_observation_skew", 0.5,
                                             "s: streams captured further apart skip the call", low=0.01, high=60.0)
         self.cameras = tuple(declare(self, "cameras", ["front"], "cameras the policy sees (topics /camera/<name>/image_raw)"))
-        self.use_privileged = declare(self, "use_privileged", False, "add /sim/objects to the observation (scripted expert, sim only)")
+        self.simulation = declare(self, "simulation", False, "true only in a simulated graph: a served policy whose metadata "
+                                  "lists privileged inputs may then receive /sim/objects (never on a robot)", read_only=True)
         self.fixed_instruction = declare(self, "instruction", "", "task instruction; empty = listen on /task/instruction")
+        server_key = declare(self, "server_public_key", "", "CurveZMQ: the server's public key file (server.key); "
+                             "empty = no authentication (a loopback server)")
+        client_key = declare(self, "client_secret_key", "", "CurveZMQ: this client's key pair file "
+                             "(<client>.key_secret, mode 0600), written by `roboalign keys generate`")
+        refuse_undeclared(self)
+        self._auth = self._client_auth(server_key, client_key)
+        # Decided once the served policy's metadata is known (_connect): True only for a policy
+        # that lists privileged inputs, in a simulated graph. Read by _observation.
+        self.use_privileged = False
+        self.connect_error: str | None = None  # why the server or its policy cannot be used (last seen)
+        self.unusable = False                  # True: the served policy can never run here; no more tries
         self.latency_ms: dict[str, collections.deque] = {"observation->chunk": collections.deque(maxlen=LATENCY_WINDOW),
                                                          "server_roundtrip": collections.deque(maxlen=LATENCY_WINDOW)}
         self.counts = {"calls": 0, "chunks": 0, "errors": 0, "timeouts": 0, "skipped_stale_input": 0,
@@ -80,12 +104,27 @@ class PolicyNode(Node):
             self.create_subscription(Image, f"/camera/{camera}/image_raw",
                                      lambda msg, c=camera: self._on_image(c, msg), qos.SENSOR)
         self.create_subscription(String, "/task/instruction", self._on_instruction, qos.LATCHED)
-        if self.use_privileged:
-            self.create_subscription(MarkerArray, "/sim/objects", self._on_objects, qos.STATE)
+        self._objects_sub = None  # /sim/objects: created by _connect, only for a privileged policy in sim
         self._stop = threading.Event()
         self._wake = threading.Event()  # set by reset_episode: plan as soon as inputs are fresh
         self._worker = threading.Thread(target=self._loop, name="policy-calls", daemon=True)
         self._worker.start()
+
+    def _client_auth(self, server_key: str, client_key: str):
+        """ClientAuth from the two key files, None when neither is set; ParameterError otherwise."""
+        if not server_key and not client_key:
+            return None
+        if not (server_key and client_key):
+            missing = "client_secret_key" if server_key else "server_public_key"
+            raise ParameterError(self.get_name(), missing, f"{missing}: missing; CurveZMQ needs both "
+                                 "server_public_key and client_secret_key (or neither, for a loopback server)")
+        from roboalign.serving.auth import ClientAuth  # lazy: pulls in zmq
+
+        try:
+            return ClientAuth.from_files(client_key, server_key)
+        except (OSError, ValueError) as exc:
+            name = "server_public_key" if str(server_key) in str(exc) else "client_secret_key"
+            raise ParameterError(self.get_name(), name, f"{name}: {exc}") from None
 
     @property
     def connected(self) -> bool:
@@ -143,21 +182,46 @@ class PolicyNode(Node):
 
     # ---- the worker thread ------------------------------------------------------------------
     def _connect(self) -> bool:
+        """Ask the server for its policy's metadata; decide the robot spec and privileged inputs.
+        A policy that can never run here (no robot, privileged inputs outside simulation) sets
+        `unusable`; a server that does not answer (yet) is retried."""
         from roboalign.serving.client import RemotePolicy  # lazy: pulls in zmq
         from roboalign.serving.errors import ServingError
 
         try:
             if self._policy is None:
-                self._policy = RemotePolicy(self.endpoint, timeout_s=self.request_timeout)
-            robot = self._policy.metadata().get("robot")
-            if not isinstance(robot, dict):
-                raise ValueError("its policy does not declare the robot it drives (metadata 'robot' is empty): "
-                                 "retrain or re-save the checkpoint with the robot spec of its data")
-            self._spec = RobotSpec.from_dict(robot)
-            return True
-        except (ServingError, KeyError, ValueError) as exc:
-            self.get_logger().warning(f"policy server at {self.endpoint} not ready: {exc}", throttle_duration_sec=5.0)
+                self._policy = RemotePolicy(self.endpoint, timeout_s=self.request_timeout, auth=self._auth)
+            meta = self._policy.metadata()
+        except ServingError as exc:
+            self.connect_error = f"policy server at {self.endpoint} not ready: {exc}"
+            self.get_logger().warning(self.connect_error, throttle_duration_sec=5.0)
             return False
+        name = meta.get("model_id") or meta.get("policy") or "?"
+        robot = meta.get("robot")
+        privileged = tuple(str(p) for p in (meta.get("privileged_inputs") or ()))
+        problem = None
+        if not isinstance(robot, dict):
+            problem = (f"the served policy {name!r} declares no robot (metadata 'robot' is empty), so it cannot "
+                       "drive this arm; serve a policy trained for it (e.g. expert or a checkpoint folder)")
+        elif privileged and not self.simulation:
+            problem = (f"the served policy {name!r} needs privileged simulator inputs {list(privileged)}, which "
+                       "exist only in simulation; on a robot serve a learned policy")
+        else:
+            try:
+                spec = RobotSpec.from_dict(robot)
+            except (KeyError, ValueError, TypeError) as exc:
+                problem = f"the served policy {name!r} declares a malformed robot: {exc}"
+        if problem is not None:
+            self.connect_error, self.unusable = problem, True
+            self.get_logger().error(f"{problem}; this node publishes nothing")
+            return False
+        if privileged:
+            self._objects_sub = self.create_subscription(MarkerArray, "/sim/objects", self._on_objects, qos.STATE)
+            self.get_logger().info(f"simulation: giving {name!r} the privileged inputs it lists {list(privileged)}")
+        self.use_privileged = bool(privileged)
+        self.connect_error = None
+        self._spec = spec
+        return True
 
     def _observation(self) -> tuple[Observation | None, int]:
         """The newest inputs as an Observation (None when the assembler refuses them)."""
@@ -202,6 +266,8 @@ class PolicyNode(Node):
                 next_call = time.monotonic()
             next_call = max(next_call + self.replan_period, time.monotonic())
             if self._spec is None and not self._connect():
+                if self.unusable:
+                    break  # nothing this node could send would be right; it stays up, silent
                 continue
             obs, generation = self._observation()
             if obs is None:

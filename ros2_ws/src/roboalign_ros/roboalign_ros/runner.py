@@ -1,6 +1,6 @@
 """GraphRunner: every node of a graph YAML in this process, on its own rclpy Context.
 
-    graph = load_graph()                                  # launch/config/rollout_sim.yaml
+    graph = load_graph()                                  # config/rollout_sim.yaml of this package
     with GraphRunner(graph, overrides={"policy": {"endpoint": ep}}, domain_id=42) as runner:
         sim = runner.node("sim")
         with runner.paused():                              # no callback runs in here
@@ -28,14 +28,18 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.signals import SignalHandlerOptions
 
+from roboalign.errors import ConfigError
 from roboalign_ros.graph import GraphSpec, load_graph
+from roboalign_ros.params import ParameterError, refuse_undeclared
 
 _SEVERITY = {"debug": rclpy.logging.LoggingSeverity.DEBUG, "info": rclpy.logging.LoggingSeverity.INFO,
              "warn": rclpy.logging.LoggingSeverity.WARN, "error": rclpy.logging.LoggingSeverity.ERROR}
 
 
 class GraphRunner:
-    """overrides: node name -> {parameter: value}, applied over the YAML's parameters.
+    """overrides: node name -> {parameter: value}, applied over the YAML's parameters (what
+    `roboalign rollout --set NODE.PARAM=VALUE` gives). A parameter a node does not declare, or
+    refuses, stops start() with a ConfigError at the YAML's line or naming the --set.
     only: run just these nodes (tests of one node against hand-made publishers).
     log_level: "debug", "info", "warn", "error" for every node's logger (None: rclpy's default)."""
 
@@ -44,9 +48,7 @@ class GraphRunner:
                  log_level: str | None = None) -> None:
         self.graph = graph or load_graph()
         self.overrides = {k: dict(v) for k, v in (overrides or {}).items()}
-        unknown = set(self.overrides) - {n.name for n in self.graph.nodes}
-        if unknown:
-            raise KeyError(f"overrides for nodes not in graph {self.graph.name!r}: {sorted(unknown)}")
+        self.graph.check_override_nodes(self.overrides)
         self.domain_id = domain_id
         self.log_level = log_level
         self.specs = [n for n in self.graph.nodes if only is None or n.name in only]
@@ -75,13 +77,17 @@ class GraphRunner:
                 if self.log_level is not None:
                     rclpy.logging.set_logger_level(spec.name, _SEVERITY[self.log_level.lower()])
                 params = {**spec.parameters, **self.overrides.get(spec.name, {})}
-                node = spec.load_class()(
-                    context=self.context,
-                    cli_args=spec.ros_arguments(),
-                    use_global_arguments=False,
-                    parameter_overrides=[Parameter(k, value=v) for k, v in params.items()],
-                )
-                self.nodes[spec.name] = node
+                try:
+                    node = spec.load_class()(
+                        context=self.context,
+                        cli_args=spec.ros_arguments(),
+                        use_global_arguments=False,
+                        parameter_overrides=[Parameter(k, value=v) for k, v in params.items()],
+                    )
+                    self.nodes[spec.name] = node
+                    refuse_undeclared(node)  # the net under nodes that forgot to call it themselves
+                except ParameterError as exc:
+                    raise self._locate(spec.name, exc) from None
                 if spec.executor not in self._executors:
                     self._executors[spec.executor] = SingleThreadedExecutor(context=self.context)
                     self._parked[spec.executor] = threading.Event()
@@ -95,6 +101,13 @@ class GraphRunner:
             thread.start()
             self._threads.append(thread)
         return self
+
+    def _locate(self, node: str, exc: ParameterError) -> ConfigError:
+        """Point a refused parameter at where it was given: a --set, else the graph YAML."""
+        given = self.overrides.get(node, {})
+        if exc.parameter in given:
+            return ConfigError(exc.message, path=f"--set {node}.{exc.parameter}={given[exc.parameter]}")
+        return self.graph.locate(node, exc.parameter, exc.message)
 
     def _spin(self, group: str, executor: SingleThreadedExecutor) -> None:
         while not self._stop.is_set():

@@ -39,7 +39,7 @@ from roboalign.control.safety import SafetyConfig, SafetyFilter, SafetyState
 from roboalign_ros import qos
 from roboalign_ros.conversions import (command_from_trajectory, command_to_trajectory,
                                        joint_state_from_msg, node_now, stamp_to_seconds)
-from roboalign_ros.params import declare, load_robot_spec, spin_node
+from roboalign_ros.params import declare, load_robot_spec, refuse_undeclared, spin_node
 
 
 class SafetyNode(Node):
@@ -60,6 +60,7 @@ class SafetyNode(Node):
         )
         self.max_command_age = declare(self, "max_command_age", 0.5, "s: commands stamped older than this on arrival are dropped", low=0.0, high=60.0)
         diag_rate = declare(self, "diagnostics_rate_hz", 2.0, "rate of /safety/state (Hz)", low=0.1, high=50.0)
+        refuse_undeclared(self)
         self.spec = load_robot_spec(robot)
         self.filter = SafetyFilter(self.spec, config)
         self.period = config.control_period

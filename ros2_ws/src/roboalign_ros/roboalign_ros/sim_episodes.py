@@ -11,6 +11,7 @@ import dataclasses
 import time
 from typing import Any
 
+from roboalign.errors import UsageError
 from roboalign_ros.runner import GraphRunner
 
 
@@ -47,11 +48,18 @@ class SimEpisodes:
         return self.safety.intervention_counts(), self.executor.stats(), dict(self.policy.counts)
 
     def wait_ready(self, timeout_s: float = 30.0) -> None:
-        """Block until the policy node has reached the server (raises TimeoutError otherwise)."""
+        """Block until the policy node has reached the server and accepted its policy.
+        UsageError at once when the served policy can never run here (e.g. it declares no robot,
+        or needs privileged inputs outside simulation), TimeoutError after timeout_s otherwise;
+        both say why."""
         deadline = time.monotonic() + timeout_s
         while not self.policy.connected:
+            if self.policy.unusable:
+                raise UsageError(self.policy.connect_error)
             if time.monotonic() > deadline:
-                raise TimeoutError(f"policy node did not reach the server at {self.policy.endpoint} in {timeout_s:.0f} s")
+                why = self.policy.connect_error or "no answer"
+                raise TimeoutError(f"policy node did not reach the server at {self.policy.endpoint} "
+                                   f"in {timeout_s:.0f} s ({why})")
             time.sleep(0.05)
 
     def reset(self, seed: int, task: str | None = None) -> str:

@@ -36,7 +36,7 @@ from roboalign.sim.gl import render_error_hint
 from roboalign_ros import qos
 from roboalign_ros.conversions import (camera_info_msg, command_from_trajectory, image_to_msg, joint_state_msg, node_now,
                                        objects_to_markers, stamp_to_seconds)
-from roboalign_ros.params import declare, spin_node
+from roboalign_ros.params import declare, refuse_undeclared, spin_node
 
 LATENCY_WINDOW = 100_000  # samples kept per latency series (a few MB at most)
 
@@ -55,6 +55,7 @@ class SimNode(Node):
         self.max_step = declare(self, "max_physics_step", 0.05, "s: the most one physics tick advances", low=0.001, high=1.0)
         objects_rate = declare(self, "objects_rate_hz", 10.0, "rate of /sim/objects (Hz)", low=0.5, high=100.0)
         self.frame_id = declare(self, "frame_id", "world", "frame of /sim/objects")
+        refuse_undeclared(self)
         self.arm = SimArm(render_size=(height, width), cameras=(), task_family=family)
         unknown = [c for c in self.cameras if c not in self.arm.camera_names]
         if unknown:

@@ -1,0 +1,51 @@
+"""The `roboalign rollout` summary: success rate, latency percentiles, safety interventions.
+
+Pure (numpy only, no rclpy), so it is tested without ROS and reused by anything that reports
+rollouts in the same shape.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+STAGES = ("observation->chunk", "command->arm", "server_roundtrip")
+INTERVENTIONS = ("limited", "clamped", "rejected", "hold", "estopped", "watchdog_trips")
+
+
+def percentiles(samples: Sequence[float]) -> dict[str, float | int | None]:
+    import numpy as np
+
+    if not samples:
+        return {"p50": None, "p99": None, "mean": None, "max": None, "n": 0}
+    x = np.asarray(samples, dtype=np.float64)
+    return {"p50": round(float(np.percentile(x, 50)), 3), "p99": round(float(np.percentile(x, 99)), 3),
+            "mean": round(float(x.mean()), 3), "max": round(float(x.max()), 3), "n": int(x.size)}
+
+
+def summarize(episodes: list[dict[str, Any]], latency_samples: dict[str, list[float]], wall_s: float,
+              policy: str, domain_id: int) -> dict[str, Any]:
+    successes = sum(1 for e in episodes if e["success"])
+    totals = {k: sum(int(e["safety"].get(k, 0)) for e in episodes) for k in INTERVENTIONS}
+    return {
+        "policy": policy,
+        "episodes": len(episodes),
+        "successes": successes,
+        "success_rate": successes / len(episodes) if episodes else 0.0,
+        "latency_ms": {stage: percentiles(latency_samples.get(stage, [])) for stage in STAGES},
+        "safety_interventions": totals,
+        "max_safety_correction_rad": max((e["max_correction_rad"] for e in episodes), default=0.0),
+        "wall_s": round(wall_s, 2),
+        "ros_domain_id": domain_id,
+        "per_episode": episodes,
+    }
+
+
+def format_summary(s: dict[str, Any]) -> str:
+    lines = [f"rollout (sim, policy {s['policy']}): {s['successes']}/{s['episodes']} succeeded "
+             f"({100 * s['success_rate']:.0f} %) in {s['wall_s']:.1f} s"]
+    for stage, p in s["latency_ms"].items():
+        if p["n"]:
+            lines.append(f"  latency {stage:<20} p50 {p['p50']:7.2f} ms   p99 {p['p99']:7.2f} ms   (n={p['n']})")
+    iv = s["safety_interventions"]
+    lines.append("  safety: " + ", ".join(f"{k} {v}" for k, v in iv.items())
+                 + f"; largest correction {s['max_safety_correction_rad']:.3f} rad")
+    return "\n".join(lines)
