@@ -124,23 +124,22 @@ def _tensorrt(args: argparse.Namespace) -> int:
 
 
 def sim_observations(policy, count: int, seed: int = 20_000):
-    """Rendered sim frames along expert rollouts: realistic head inputs for parity and benchmarks."""
+    """Rendered sim frames along expert rollouts (through the one control loop): realistic head
+    inputs for parity and benchmarks. One episode per seed, every observation the expert saw."""
     from roboalign.sim.arm import SimArm
+    from roboalign.sim.episodes import run_sim_episode
     from roboalign.sim.expert import ScriptedExpert
 
-    arm = SimArm(render_size=tuple(policy.info.image_size), cameras=policy.info.cameras)
-    expert, out = ScriptedExpert(), []
-    while len(out) < count:
-        arm.reset(seed + len(out))
-        for k in range(3):  # start, and two points along the expert's motion
-            obs = arm.observation(arm.time)
-            out.append(obs)
-            chunk = expert.infer(obs)
-            for j in range(10):
-                arm.set_command(chunk.actions[min(j // 5 + 1, chunk.horizon - 1)])
-                arm.step(arm.spec.control_period)
-            if len(out) >= count:
-                break
+    out: list = []
+
+    def keep(tick) -> None:
+        if tick.observation is not None and len(out) < count:
+            out.append(tick.observation)
+
+    with SimArm(render_size=tuple(policy.info.image_size), cameras=policy.info.cameras) as arm:
+        while len(out) < count:
+            run_sim_episode(arm, ScriptedExpert(), seed + len(out), max_seconds=1.0, stop_on_success=False,
+                            on_tick=keep)
     return out
 
 
