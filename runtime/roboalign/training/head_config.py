@@ -21,7 +21,7 @@ import dataclasses
 from typing import Literal
 
 from roboalign.policy import actions as action_frames
-from roboalign.policy.action_head import HeadSizes
+from roboalign.policy.action_head_config import HeadSizes
 from roboalign.sim.tasks import FAMILIES
 
 
