@@ -17,6 +17,7 @@ demo: $(STAMP)
 	$(VENV)/bin/roboalign rollout --sim --policy expert --episodes $(DEMO_EPISODES) --seed 0 --json demo_rollout.json
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check .
 	$(VPY) -m pytest -q -x --durations=15
 
 venv: $(STAMP)

@@ -58,8 +58,8 @@ def main() -> int:
 
     from roboalign.export import onnx as onnx_export
     from roboalign.export import parity
-    from roboalign.policy.backends import OnnxHeadRunner
     from roboalign.export.cli import sim_observations
+    from roboalign.policy.backends import OnnxHeadRunner
     from roboalign.policy.vla import VLAPolicy
 
     torch.set_num_threads(args.threads)

@@ -24,13 +24,12 @@ import json  # noqa: E402
 import platform  # noqa: E402
 import time  # noqa: E402
 
+import mujoco  # noqa: E402
 import numpy as np  # noqa: E402
 
 from roboalign.sim.arm import SimArm  # noqa: E402  (sets MUJOCO_GL before mujoco loads)
-from roboalign.sim.expert import ScriptedExpert  # noqa: E402
 from roboalign.sim.episodes import SAFETY_KEYS, run_sim_episode  # noqa: E402
-
-import mujoco  # noqa: E402
+from roboalign.sim.expert import ScriptedExpert  # noqa: E402
 
 
 def _best_rate(fn, n: int, repeats: int = 3) -> float:

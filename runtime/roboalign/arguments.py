@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import math
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 
 def int_range(low: int | None = None, high: int | None = None) -> Callable[[str], int]:

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import pytest
-
 from control_spec import make_spec
 
 

@@ -5,10 +5,10 @@ import math
 
 import numpy as np
 import pytest
+from control_spec import HOME, make_spec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from control_spec import HOME, make_spec
 from roboalign.control.executor import ChunkExecutor
 from roboalign.core.action import ActionChunk
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from control_spec import make_spec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from control_spec import make_spec
 from roboalign.control.observation import ObservationAssembler, Privileged, Refusal, RefusalReason
 from roboalign.core.camera import Frame
 from roboalign.core.observation import Observation

@@ -6,8 +6,8 @@ import math
 import numpy as np
 import pytest
 import yaml
-
 from control_spec import HOME, make_spec
+
 from roboalign.control.safety import SafetyConfig, SafetyFilter, SafetyState
 
 T = 0.02  # control period of the test spec, s

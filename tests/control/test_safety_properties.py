@@ -7,10 +7,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from control_spec import HOME, make_spec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from control_spec import HOME, make_spec
 from roboalign.control.safety import SafetyConfig, SafetyFilter, SafetyState
 
 SPEC = make_spec()

@@ -8,8 +8,8 @@ import pytest
 @pytest.fixture(scope="session")
 def tiny_ckpt(tmp_path_factory):
     """ROOT with ROOT/ckpt (roboalign.json, model.safetensors, fast_tokenizer/, ...) and ROOT/eps."""
-    from roboalign.data.episode import Episode
     from roboalign import config
+    from roboalign.data.episode import Episode
     from roboalign.training.config import SFTRunConfig
     from roboalign.training.sft import prepare, save_checkpoint
 

@@ -5,7 +5,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from cli_helpers import cli_mistake
 
 

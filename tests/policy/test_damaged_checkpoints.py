@@ -7,8 +7,8 @@ import struct
 from pathlib import Path
 
 import pytest
-
 from cli_helpers import cli_mistake
+
 from roboalign.errors import CheckpointError
 from roboalign.policy.integrity import verify_safetensors
 from roboalign.policy.registry import load_policy

@@ -6,14 +6,25 @@ import pytest
 
 pytest.importorskip("rclpy")
 
-from builtin_interfaces.msg import Time  # noqa: E402
-from visualization_msgs.msg import Marker  # noqa: E402
+from builtin_interfaces.msg import Time
+from visualization_msgs.msg import Marker
 
-from roboalign.core.action import ActionChunk  # noqa: E402
-from roboalign_ros.conversions import (camera_info_msg, chunk_from_trajectory, chunk_to_trajectory,  # noqa: E402
-                                       command_from_trajectory, command_to_trajectory, image_from_msg,
-                                       image_to_msg, joint_state_from_msg, joint_state_msg, objects_from_markers,
-                                       objects_to_markers, seconds_to_stamp, stamp_to_seconds)
+from roboalign.core.action import ActionChunk
+from roboalign_ros.conversions import (
+    camera_info_msg,
+    chunk_from_trajectory,
+    chunk_to_trajectory,
+    command_from_trajectory,
+    command_to_trajectory,
+    image_from_msg,
+    image_to_msg,
+    joint_state_from_msg,
+    joint_state_msg,
+    objects_from_markers,
+    objects_to_markers,
+    seconds_to_stamp,
+    stamp_to_seconds,
+)
 
 NAMES = ("joint1", "joint2", "joint3", "gripper")
 

@@ -10,10 +10,12 @@ import pytest
 
 rclpy = pytest.importorskip("rclpy")
 
+from ros_probe import Probe  # noqa: E402
 from sensor_msgs.msg import Image, JointState  # noqa: E402
 from std_msgs.msg import String  # noqa: E402
 from visualization_msgs.msg import MarkerArray  # noqa: E402
 
+from roboalign.errors import ConfigError  # noqa: E402
 from roboalign.policy.noop import NoopPolicy  # noqa: E402
 from roboalign.serving.auth import ServerAuth, generate_keys  # noqa: E402
 from roboalign.serving.server import PolicyServer  # noqa: E402
@@ -21,9 +23,7 @@ from roboalign.sim.arm import sim_robot_spec  # noqa: E402
 from roboalign_ros import qos  # noqa: E402
 from roboalign_ros.conversions import image_to_msg, joint_state_msg, objects_to_markers  # noqa: E402
 from roboalign_ros.graph import load_graph  # noqa: E402
-from roboalign.errors import ConfigError  # noqa: E402
 from roboalign_ros.runner import GraphRunner  # noqa: E402
-from ros_probe import Probe  # noqa: E402
 
 pytestmark = pytest.mark.ros
 SPEC = sim_robot_spec()

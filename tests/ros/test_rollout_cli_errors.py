@@ -3,7 +3,6 @@ inference server left behind. The first group is refused before anything starts.
 from __future__ import annotations
 
 import pytest
-
 from process_helpers import one_line, roboalign, server_pid, wait_gone
 
 pytestmark = pytest.mark.ros

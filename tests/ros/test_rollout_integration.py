@@ -9,11 +9,11 @@ import pytest
 
 pytest.importorskip("rclpy")
 
-from roboalign.cli import main  # noqa: E402
-from roboalign.serving.process import ServerProcess  # noqa: E402
-from roboalign_ros.graph import load_graph  # noqa: E402
-from roboalign_ros.runner import GraphRunner  # noqa: E402
-from roboalign_ros.sim_episodes import SimEpisodes  # noqa: E402
+from roboalign.cli import main
+from roboalign.serving.process import ServerProcess
+from roboalign_ros.graph import load_graph
+from roboalign_ros.runner import GraphRunner
+from roboalign_ros.sim_episodes import SimEpisodes
 
 pytestmark = pytest.mark.ros
 

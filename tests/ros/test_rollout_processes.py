@@ -9,7 +9,6 @@ import subprocess
 import sys
 
 import pytest
-
 from process_helpers import SERVER_LINE, alive, processes_with, roboalign, wait_gone
 
 pytestmark = pytest.mark.ros

@@ -10,6 +10,7 @@ rclpy = pytest.importorskip("rclpy")
 
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from rclpy.context import Context  # noqa: E402
+from ros_probe import Probe  # noqa: E402
 from sensor_msgs.msg import JointState  # noqa: E402
 from std_msgs.msg import Bool  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
@@ -20,7 +21,6 @@ from roboalign_ros import qos  # noqa: E402
 from roboalign_ros.conversions import command_from_trajectory, command_to_trajectory, joint_state_msg  # noqa: E402
 from roboalign_ros.graph import load_graph  # noqa: E402
 from roboalign_ros.runner import GraphRunner  # noqa: E402
-from ros_probe import Probe  # noqa: E402
 
 pytestmark = pytest.mark.ros
 SPEC = sim_robot_spec()

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import pytest
+from serving_helpers import RawPeer, make_observation
 
 from roboalign.policy.noop import NoopPolicy
 from roboalign.serving.server import PolicyServer
-from serving_helpers import RawPeer, make_observation
 
 
 @pytest.fixture

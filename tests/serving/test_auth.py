@@ -5,6 +5,7 @@ import os
 import stat
 
 import pytest
+from serving_helpers import wait_for
 
 from roboalign.policy.noop import NoopPolicy
 from roboalign.serving import auth
@@ -12,7 +13,6 @@ from roboalign.serving.auth import ClientAuth, ServerAuth
 from roboalign.serving.client import PolicyClient
 from roboalign.serving.errors import AuthenticationFailed, RequestTimeout
 from roboalign.serving.server import PolicyServer
-from serving_helpers import wait_for
 
 
 @pytest.fixture(scope="module")

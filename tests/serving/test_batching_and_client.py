@@ -7,13 +7,13 @@ import time
 import numpy as np
 import pytest
 import zmq
+from serving_helpers import make_observation
 
 from roboalign.policy.noop import NoopPolicy
 from roboalign.serving import protocol
 from roboalign.serving.client import PolicyClient
 from roboalign.serving.errors import ClientClosed, RequestTimeout
 from roboalign.serving.server import PolicyServer
-from serving_helpers import make_observation
 
 
 class RecordingBatchPolicy(NoopPolicy):
@@ -50,7 +50,7 @@ def test_concurrent_clients_are_batched_and_each_gets_its_own_reply():
                                   and chunk.observation_time == obs.timestamp)
                         batch_sizes.append(int(client.last_timing["batch_size"]))
                     results[client_index] = ok
-            except BaseException as exc:  # noqa: BLE001 - reported below
+            except BaseException as exc:
                 failures.append(exc)
 
         threads = [threading.Thread(target=run, args=(i,)) for i in range(n_clients)]

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from serving_helpers import make_observation
 
 from roboalign.core.action import ActionChunk
 from roboalign.serving import codec, errors, protocol
 from roboalign.serving.errors import ProtocolError
-from serving_helpers import make_observation
 
 LIMITS = protocol.DEFAULT_LIMITS
 

@@ -8,16 +8,16 @@ from __future__ import annotations
 import time
 
 import pytest
+from hostile_headers import header_bytes, hostile_headers, nested_list, packed
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from serving_helpers import RawPeer, make_observation, wait_for
 
-from hostile_headers import header_bytes, hostile_headers, nested_list, packed
 from roboalign.policy.noop import NoopPolicy
 from roboalign.serving import codec, errors, protocol
 from roboalign.serving.client import PolicyClient
 from roboalign.serving.errors import ServerError
 from roboalign.serving.server import PolicyServer
-from serving_helpers import RawPeer, make_observation, wait_for
 
 REPLY_WAIT_S = 2.0  # a reply slower than this on loopback counts as a hang
 

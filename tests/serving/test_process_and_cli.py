@@ -7,6 +7,7 @@ import sys
 import msgpack
 import numpy as np
 import pytest
+from serving_helpers import RawPeer, make_observation
 
 from roboalign.cli import main as cli_main
 from roboalign.core.observation import Observation
@@ -15,7 +16,6 @@ from roboalign.policy.registry import CHECKPOINT_FILE, PolicyLoadError, availabl
 from roboalign.serving import protocol
 from roboalign.serving.client import PolicyClient, RemotePolicy
 from roboalign.serving.process import ServerProcess, ServerProcessError
-from serving_helpers import RawPeer, make_observation
 
 
 def test_server_process_serves_every_endpoint_survives_a_hostile_flood_and_stops_gracefully():

@@ -13,10 +13,10 @@ from pathlib import Path
 import msgpack
 import numpy as np
 import pytest
+from hostile_headers import header_bytes, hostile_headers, nested_list, nested_map, packed
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hostile_headers import header_bytes, hostile_headers, nested_list, nested_map, packed
 from roboalign.serving import cli, codec, errors, header_scan, protocol
 from roboalign.serving.errors import ProtocolError
 

@@ -10,6 +10,7 @@ import pytest
 import zmq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from serving_helpers import RawPeer, make_observation
 
 from roboalign.core.action import ActionChunk
 from roboalign.policy.noop import NoopPolicy
@@ -17,7 +18,6 @@ from roboalign.serving import errors, protocol
 from roboalign.serving.client import PolicyClient, RemotePolicy
 from roboalign.serving.errors import ServerError
 from roboalign.serving.server import PolicyServer, ServerStartError
-from serving_helpers import RawPeer, make_observation
 
 
 def error_body(reply: list[bytes]) -> dict:

@@ -12,8 +12,8 @@ from roboalign.core.action import ActionChunk
 from roboalign.core.observation import Observation
 from roboalign.core.policy import Policy
 from roboalign.sim.arm import SimArm
-from roboalign.sim.expert import ScriptedExpert
 from roboalign.sim.episodes import run_sim_episode
+from roboalign.sim.expert import ScriptedExpert
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 pytest.importorskip("transformers")
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers  # noqa: E402
-from transformers import PreTrainedTokenizerFast  # noqa: E402
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from transformers import PreTrainedTokenizerFast
 
-from roboalign.tokenizer.bridge import ActionSpan, ActionTokenBridge  # noqa: E402
+from roboalign.tokenizer.bridge import ActionSpan, ActionTokenBridge
 
 H, D = 16, 7  # the shape the shared `fitted` tokenizer (conftest.py) was fitted on
 TEXT = ["pick up the red block and place it in the bowl", "move the arm to the left",

@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("trl")
 
-from roboalign.data.episode import Episode  # noqa: E402
+from roboalign.data.episode import Episode
 
 
 def _write_episodes(root, n=4, steps=12, seed=0):
@@ -108,8 +108,7 @@ def test_aligned_checkpoint_has_the_stage1_layout_and_reloads(aligned, tmp_path)
 
 
 def test_chat_template_renders_the_stage1_prompt_exactly(stage1):
-    from roboalign.training.align import CHAT_TEMPLATE, grpo_rows, load_stage1
-    from roboalign.training.align import check_prompt_rendering
+    from roboalign.training.align import CHAT_TEMPLATE, check_prompt_rendering, grpo_rows, load_stage1
 
     loaded = load_stage1(stage1 / "stage1", _align_cfg(stage1))
     loaded.backbone.processor.chat_template = CHAT_TEMPLATE

@@ -8,7 +8,6 @@ import pytest
 from roboalign import config
 from roboalign.training.head_config import HeadRunConfig
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tests/conftest.py
 
 

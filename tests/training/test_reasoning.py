@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from roboalign.policy import prompts
-from roboalign.policy.reasoning import ReasoningStyle, describe_frame
-from roboalign.policy.completion import format_reward_text
 from roboalign.data.samples import RobotSample
+from roboalign.policy import prompts
+from roboalign.policy.completion import format_reward_text
+from roboalign.policy.reasoning import ReasoningStyle, describe_frame
 
 
 def _sample(state, chunk):

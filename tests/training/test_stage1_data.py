@@ -137,12 +137,12 @@ def test_data_config_rejects_unknown_keys_and_source_kinds():
 
 
 def test_collator_puts_the_loss_on_the_answer_only_and_padding_changes_no_logits(stage1_data):
+    from roboalign.policy.chat import ActionSpace, ChatBuilder
+    from roboalign.policy.collate import IGNORE, ChatCollator
     from roboalign.policy.tiny import build_tiny_qwen2_5_vl
     from roboalign.tokenizer import FastTokenizer
     from roboalign.tokenizer.bridge import ActionTokenBridge
-    from roboalign.policy.collate import IGNORE, ChatCollator
     from roboalign.training.collate import ChatDataset
-    from roboalign.policy.chat import ActionSpace, ChatBuilder
 
     frames = open_robot_source(stage1_data / "train", horizon=8)
     space = ActionSpace(8, "delta", (6,))

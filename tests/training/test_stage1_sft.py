@@ -34,8 +34,8 @@ def test_checkpoint_holds_model_processor_fast_tokenizer_and_stats(stage1_run):
 def test_checkpoint_reloads_with_from_pretrained_and_the_action_tokens(stage1_run, stage1_data):
     from transformers import Qwen2_5_VLForConditionalGeneration
 
-    from roboalign.policy.token_policy import FastTokenPolicy
     from roboalign.data.sources import open_robot_source
+    from roboalign.policy.token_policy import FastTokenPolicy
 
     _cfg, _summary, out = stage1_run
     raw = Qwen2_5_VLForConditionalGeneration.from_pretrained(out)  # plain transformers

@@ -36,14 +36,14 @@ from typing import Any
 
 import numpy as np
 
+from roboalign.control.executor import ChunkExecutor
+from roboalign.control.observation import ObservationAssembler, Privileged, Refusal
+from roboalign.control.safety import SafetyConfig, SafetyFilter, SafetyState
 from roboalign.core.action import ActionChunk
 from roboalign.core.camera import CameraError, Frame
 from roboalign.core.observation import Observation
 from roboalign.core.policy import Policy
 from roboalign.core.robot import JointState, Robot, RobotSpec
-from roboalign.control.executor import ChunkExecutor
-from roboalign.control.observation import ObservationAssembler, Privileged, Refusal
-from roboalign.control.safety import SafetyConfig, SafetyFilter, SafetyState
 
 CLOCK_TOLERANCE_S = 1e-6  # float rounding of the robot's clock when comparing tick times
 

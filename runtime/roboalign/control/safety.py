@@ -77,7 +77,7 @@ class SafetyConfig:
             raise ValueError(f"SafetyConfig.control_period must be > 0 s or null, got {self.control_period}")
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> "SafetyConfig":
+    def from_dict(cls, data: dict[str, Any] | None) -> SafetyConfig:
         """Build from a YAML mapping; unknown keys are an error (a typo must not drop a limit)."""
         data = dict(data or {})
         known = {f.name for f in dataclasses.fields(cls)}

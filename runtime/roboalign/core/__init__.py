@@ -3,12 +3,12 @@
 Data flows one way (sensors -> Observation -> policy -> ActionChunk -> executor -> safety ->
 driver); every stage speaks in these records and nothing downstream imports upstream internals.
 """
-from roboalign.core.camera import Camera, Frame, StaleFrameError
-from roboalign.core.robot import JointLimits, JointState, Robot, RobotSpec
-from roboalign.core.observation import Observation
 from roboalign.core.action import ActionChunk
+from roboalign.core.camera import Camera, Frame, StaleFrameError
 from roboalign.core.normalization import NormStats
+from roboalign.core.observation import Observation
 from roboalign.core.policy import BatchPolicy, Policy, PolicyMetadata
+from roboalign.core.robot import JointLimits, JointState, Robot, RobotSpec
 
 __all__ = ["JointLimits", "RobotSpec", "Observation", "ActionChunk", "NormStats", "Policy", "BatchPolicy",
            "PolicyMetadata", "Camera", "Frame", "StaleFrameError", "JointState", "Robot"]

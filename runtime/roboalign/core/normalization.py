@@ -39,7 +39,7 @@ class NormStats:
         return int(self.q_low.shape[0])
 
     @classmethod
-    def fit(cls, data: np.ndarray, quantiles: tuple[float, float] = (0.01, 0.99)) -> "NormStats":
+    def fit(cls, data: np.ndarray, quantiles: tuple[float, float] = (0.01, 0.99)) -> NormStats:
         """Fit on samples [..., D] (any leading shape, e.g. chunks [N, H, D])."""
         x = np.asarray(data, dtype=np.float64)
         if x.ndim < 1 or x.size == 0:
@@ -75,7 +75,7 @@ class NormStats:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "NormStats":
+    def from_dict(cls, d: dict) -> NormStats:
         return cls(
             q_low=np.asarray(d["q_low"]),
             q_high=np.asarray(d["q_high"]),
@@ -93,7 +93,7 @@ class NormStats:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2))
 
     @classmethod
-    def load(cls, path: str | Path) -> "NormStats":
+    def load(cls, path: str | Path) -> NormStats:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"normalisation stats {path} not found (write them with NormStats.save)")

@@ -127,7 +127,7 @@ class PolicyMetadata(Mapping):
         return out
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], where: str = "policy metadata") -> "PolicyMetadata":
+    def from_dict(cls, data: Mapping[str, Any], where: str = "policy metadata") -> PolicyMetadata:
         """The record of a wire dict; unknown keys are refused (the message lists the valid ones)."""
         from roboalign.config import check_keys
 
@@ -140,7 +140,7 @@ class PolicyMetadata(Mapping):
         return cls(**data)
 
     @classmethod
-    def coerce(cls, value: "PolicyMetadata | Mapping[str, Any]", where: str = "policy metadata") -> "PolicyMetadata":
+    def coerce(cls, value: PolicyMetadata | Mapping[str, Any], where: str = "policy metadata") -> PolicyMetadata:
         """`value` itself, or the record of a wire dict (checked like from_dict)."""
         return value if isinstance(value, cls) else cls.from_dict(value, where)
 

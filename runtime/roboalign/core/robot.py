@@ -109,7 +109,7 @@ class RobotSpec:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "RobotSpec":
+    def from_dict(cls, data: dict[str, Any]) -> RobotSpec:
         try:
             lim = data["limits"]
             limits = JointLimits(
@@ -133,7 +133,7 @@ class RobotSpec:
         Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
 
     @classmethod
-    def load(cls, path: str | Path) -> "RobotSpec":
+    def load(cls, path: str | Path) -> RobotSpec:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"robot spec {path} does not exist: pass a YAML file written by RobotSpec.save")

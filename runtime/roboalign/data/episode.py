@@ -116,7 +116,7 @@ class Episode:
         return final
 
     @classmethod
-    def load(cls, directory: str | Path) -> "Episode":
+    def load(cls, directory: str | Path) -> Episode:
         d = Path(directory)
         if not (d / "episode.json").is_file() or not (d / "arrays.npz").is_file():
             raise FileNotFoundError(f"{d} is not an episode folder (needs episode.json and arrays.npz, written by Episode.save)")

@@ -49,7 +49,7 @@ class EpisodeRecorder:
     def __len__(self) -> int:
         return len(self._times)
 
-    def __call__(self, tick: "Tick") -> None:
+    def __call__(self, tick: Tick) -> None:
         if tick.index % self.every:
             return
         action = tick.requested if tick.requested is not None else tick.command

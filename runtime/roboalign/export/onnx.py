@@ -27,9 +27,19 @@ from typing import Any
 import torch
 
 from roboalign.policy.action_head import FlowMatchingHead, FlowSampler
-from roboalign.policy.backends.graph import (FINGERPRINT_KEY, IMAGES_INPUT, SAMPLER_FILE, SAMPLER_INPUTS,
-                                             SAMPLER_OUTPUTS, STEP_FILE, STEP_INPUTS, STEP_OUTPUTS,
-                                             find_sampler_onnx, head_fingerprint, sampler_candidates)
+from roboalign.policy.backends.graph import (
+    FINGERPRINT_KEY,
+    IMAGES_INPUT,
+    SAMPLER_FILE,
+    SAMPLER_INPUTS,
+    SAMPLER_OUTPUTS,
+    STEP_FILE,
+    STEP_INPUTS,
+    STEP_OUTPUTS,
+    find_sampler_onnx,
+    head_fingerprint,
+    sampler_candidates,
+)
 
 BACKBONE_FILE = "backbone_features.onnx"
 KINDS = ("sampler", "step")
@@ -111,7 +121,7 @@ def export_head(head: FlowMatchingHead, out_dir: str | Path, kind: str = "sample
                     warnings.simplefilter("ignore", DeprecationWarning)
                     torch.onnx.export(module, args, str(path), input_names=list(inputs), output_names=list(outputs),
                                       opset_version=opset, dynamo=False, **_dynamic(kind, False, head))
-    except Exception as exc:  # noqa: BLE001 - exporters raise many types; say which one failed and how
+    except Exception as exc:
         raise ExportError(f"ONNX export of the head's {kind} graph failed with the "
                           f"{'dynamo' if dynamo else 'TorchScript'} exporter: {type(exc).__name__}: {exc}. "
                           f"Try the other exporter (--exporter {'torchscript' if dynamo else 'dynamo'}).") from exc
@@ -152,8 +162,9 @@ def export_backbone_features(backbone, layer: int, out_dir: str | Path, example_
     Measured with the tiny Qwen2.5-VL (docs/stage3.md): the dynamo exporter fails on the
     data-dependent vision/rotary-index code; the TorchScript trace runs only for the traced
     prompt length and misses the 0.999 cosine bar (0.9975), so the backbone stays in torch."""
-    from roboalign.policy.vla import truncate_backbone
     import copy
+
+    from roboalign.policy.vla import truncate_backbone
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -190,7 +201,7 @@ def export_backbone_features(backbone, layer: int, out_dir: str | Path, example_
                     torch.onnx.export(module, tuple(enc[k] for k in names), buf, input_names=names,
                                       output_names=["hidden"], opset_version=opset, dynamo=False)
                     path.write_bytes(buf.getvalue())
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             errors.append(f"{'dynamo' if dynamo else 'torchscript'}: {type(exc).__name__}: {str(exc)[:300]}")
             continue
         # A trace can silently bake data-dependent code (image grid, rotary indices): check it.

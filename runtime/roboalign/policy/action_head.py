@@ -297,7 +297,7 @@ class FlowMatchingHead(nn.Module):
         save_file({k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}, str(folder / WEIGHTS_FILE))
 
     @classmethod
-    def from_pretrained(cls, folder: str | Path, device: str | torch.device = "cpu") -> "FlowMatchingHead":
+    def from_pretrained(cls, folder: str | Path, device: str | torch.device = "cpu") -> FlowMatchingHead:
         from safetensors.torch import load_file
 
         folder = Path(folder)

@@ -106,7 +106,7 @@ class HeadConfig(HeadSizes):
         return self.image_size > 0
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "HeadConfig":
+    def from_dict(cls, data: dict[str, Any]) -> HeadConfig:
         data = dict(data)
         if data.pop("format", FORMAT) != FORMAT:
             raise ValueError(f"not a {FORMAT} config")

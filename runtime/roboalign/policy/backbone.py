@@ -106,7 +106,7 @@ class Backbone:
         device_map: str | dict | None = None,
         local_files_only: bool = True,
         attn_implementation: str | None = None,
-    ) -> "Backbone":
+    ) -> Backbone:
         """Load a checkpoint folder, or a hub id from the local HF cache (never downloads by default)."""
         from transformers import AutoConfig
 

@@ -70,7 +70,7 @@ class CheckpointInfo:
         return {"format": FORMAT, "version": VERSION, **d}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "CheckpointInfo":
+    def from_dict(cls, data: dict[str, Any]) -> CheckpointInfo:
         data = dict(data)
         if data.pop("format", FORMAT) != FORMAT:
             raise ValueError(f"{INFO_FILE} is not a {FORMAT} record")
@@ -84,6 +84,6 @@ class CheckpointInfo:
         Path(folder, INFO_FILE).write_text(json.dumps(self.to_dict(), indent=2))
 
     @classmethod
-    def load(cls, folder: str | Path) -> "CheckpointInfo | None":
+    def load(cls, folder: str | Path) -> CheckpointInfo | None:
         path = Path(folder, INFO_FILE)
         return cls.from_dict(json.loads(path.read_text())) if path.is_file() else None

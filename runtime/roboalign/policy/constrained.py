@@ -25,7 +25,7 @@ def symbols_per_fast_token(fast) -> np.ndarray:
     """[V] number of DCT symbols each FAST id spells (from the FAST BPE vocabulary)."""
     if hasattr(fast, "symbols_per_token"):
         return np.asarray(fast.symbols_per_token(), dtype=np.int64)
-    return np.asarray([len(t) for t in fast._bpe.id_to_text], dtype=np.int64)  # noqa: SLF001 - no public accessor yet
+    return np.asarray([len(t) for t in fast._bpe.id_to_text], dtype=np.int64)
 
 
 class ActionSpanConstraint:
@@ -36,7 +36,7 @@ class ActionSpanConstraint:
     """
 
     def __init__(self, bridge, n_symbols: int, prompt_length: int, eos_id: int, force_start: bool = True):
-        bridge._require_bound()  # noqa: SLF001 - same package family; raises a clear error if unbound
+        bridge._require_bound()
         self.start_id, self.end_id, self.eos_id = int(bridge.start_id), int(bridge.end_id), int(eos_id)
         self.n_symbols = int(n_symbols)
         self.prompt_length = int(prompt_length)

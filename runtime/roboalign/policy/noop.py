@@ -6,7 +6,7 @@ dynamic batching can be exercised without a model.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -107,7 +107,7 @@ def _cached_snapshot(repo_id: str, local_files_only: bool) -> Path:
 
     try:
         return Path(snapshot_download(repo_id, local_files_only=local_files_only))
-    except Exception as exc:  # noqa: BLE001 - hub raises several types; the message is what matters
+    except Exception as exc:
         raise FileNotFoundError(
             f"{repo_id!r} is neither a folder nor a model in the local Hugging Face cache "
             f"({type(exc).__name__}: {exc}). Download it on a machine with network access "

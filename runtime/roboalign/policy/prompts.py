@@ -70,7 +70,7 @@ class PromptFormat:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "PromptFormat":
+    def from_dict(cls, data: dict) -> PromptFormat:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - known
         if unknown:

@@ -73,7 +73,7 @@ def train_tiny_tokenizer(corpus: Sequence[str], vocab_size: int = 1024):
     hf = PreTrainedTokenizerFast(
         tokenizer_object=tok, eos_token=prompts.IM_END, pad_token=prompts.ENDOFTEXT, model_max_length=32768
     )
-    for name, token in (("image_token", prompts.IMAGE_PAD), ("video_token", prompts.VIDEO_PAD)):
+    for token in (prompts.IMAGE_PAD, prompts.VIDEO_PAD):
         if hf.convert_tokens_to_ids(token) != _SPECIAL_IDS[token]:
             raise RuntimeError(f"tiny tokenizer: {token} did not get id {_SPECIAL_IDS[token]}")
     return hf

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from roboalign.core import ActionChunk, Observation, PolicyMetadata
-from roboalign.policy import actions as action_frames
 from roboalign.errors import CheckpointError
+from roboalign.policy import actions as action_frames
 from roboalign.policy import checkpoint as ckpt
 from roboalign.policy.integrity import read_json
 
@@ -62,7 +62,7 @@ class FastTokenPolicy:
         return float(self.info.dt or 0.1)
 
     @classmethod
-    def from_pretrained(cls, path: str | Path, **load_kwargs) -> "FastTokenPolicy":
+    def from_pretrained(cls, path: str | Path, **load_kwargs) -> FastTokenPolicy:
         from roboalign.policy.backbone import Backbone
         from roboalign.tokenizer.bridge import ActionTokenBridge
 

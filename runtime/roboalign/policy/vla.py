@@ -89,7 +89,7 @@ class VLAInfo:
         return {"format": FORMAT, "version": VERSION, **d}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "VLAInfo":
+    def from_dict(cls, data: dict[str, Any]) -> VLAInfo:
         data = dict(data)
         if data.pop("format", FORMAT) != FORMAT:
             raise ValueError(f"{INFO_FILE} is not a {FORMAT} record")
@@ -140,7 +140,7 @@ class VLAPolicy:
     @classmethod
     def from_pretrained(cls, folder: str | Path, *, backend: str = "torch", device: str | None = None,
                         num_steps: int | None = None, noise_scale: float = 1.0, seed: int = 0,
-                        torch_threads: int | None = None) -> "VLAPolicy":
+                        torch_threads: int | None = None) -> VLAPolicy:
         """Load a checkpoint folder. torch_threads: set torch's intra-op threads for this process
         (the bundled CPU demo asks for 1: beside the sim on a 2-core machine, 2 threads
         oversubscribe and calls take up to 10x longer)."""

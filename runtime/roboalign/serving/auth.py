@@ -123,7 +123,7 @@ class ServerAuth:
     authorized_keys: frozenset[bytes]
 
     @classmethod
-    def from_dir(cls, keys_dir: str | Path, authorized_dir: str | Path | None = None) -> "ServerAuth":
+    def from_dir(cls, keys_dir: str | Path, authorized_dir: str | Path | None = None) -> ServerAuth:
         keys_dir = Path(keys_dir)
         public, secret = load_secret_keypair(keys_dir / "server.key_secret")
         auth_dir = Path(authorized_dir) if authorized_dir else keys_dir / AUTHORIZED_DIR
@@ -147,12 +147,12 @@ class ClientAuth:
     server_public_key: bytes
 
     @classmethod
-    def from_files(cls, client_secret_file: str | Path, server_public_file: str | Path) -> "ClientAuth":
+    def from_files(cls, client_secret_file: str | Path, server_public_file: str | Path) -> ClientAuth:
         public, secret = load_secret_keypair(client_secret_file)
         return cls(public, secret, load_public_key(server_public_file))
 
     @classmethod
-    def from_dir(cls, keys_dir: str | Path, name: str = "client") -> "ClientAuth":
+    def from_dir(cls, keys_dir: str | Path, name: str = "client") -> ClientAuth:
         keys_dir = Path(keys_dir)
         return cls.from_files(keys_dir / f"{name}.key_secret", keys_dir / "server.key")
 

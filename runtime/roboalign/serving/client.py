@@ -25,8 +25,7 @@ from roboalign.core.observation import Observation
 from roboalign.core.policy import PolicyMetadata
 from roboalign.serving import codec, errors, protocol
 from roboalign.serving.auth import ClientAuth
-from roboalign.serving.errors import (AuthenticationFailed, ClientClosed, ProtocolError, RequestTimeout,
-                                      ServerError)
+from roboalign.serving.errors import AuthenticationFailed, ClientClosed, ProtocolError, RequestTimeout, ServerError
 
 __all__ = ["PolicyClient", "RemotePolicy", "ServerError", "RequestTimeout", "AuthenticationFailed",
            "ProtocolError", "ClientClosed"]
@@ -111,7 +110,7 @@ class PolicyClient:
             self._closed = True
             self._close_socket()
 
-    def __enter__(self) -> "PolicyClient":
+    def __enter__(self) -> PolicyClient:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -240,7 +239,7 @@ class RemotePolicy:
     def close(self) -> None:
         self.client.close()
 
-    def __enter__(self) -> "RemotePolicy":
+    def __enter__(self) -> RemotePolicy:
         return self
 
     def __exit__(self, *exc: object) -> None:

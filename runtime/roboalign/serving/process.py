@@ -29,10 +29,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
-
-import threading
 
 from roboalign.serving.auth import ClientAuth
 from roboalign.serving.client import PolicyClient
@@ -93,7 +91,7 @@ class ServerProcess:
             return ""
         return self._log_path.read_text(errors="replace")[-n_chars:]
 
-    def start(self) -> "ServerProcess":
+    def start(self) -> ServerProcess:
         if self.proc is not None:
             raise RuntimeError(f"this ServerProcess was already started (pid {self.proc.pid}); make a new one")
         if self._log_path is None:
@@ -167,7 +165,7 @@ class ServerProcess:
         except (ProcessLookupError, PermissionError):
             pass  # already gone (a group id is never reused while its leader is unreaped)
 
-    def __enter__(self) -> "ServerProcess":
+    def __enter__(self) -> ServerProcess:
         """Starts the server, or takes over one already started with start()."""
         return self if self.proc is not None else self.start()
 

@@ -16,7 +16,8 @@ The full specification, with error codes, lives in docs/protocol.md.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import msgpack
 import numpy as np
@@ -78,7 +79,7 @@ class Limits:
             raise ValueError("Limits.max_depth must be at least 4")
 
     @classmethod
-    def for_megabytes(cls, max_frame_mb: float, max_total_mb: float | None = None) -> "Limits":
+    def for_megabytes(cls, max_frame_mb: float, max_total_mb: float | None = None) -> Limits:
         frame = int(max_frame_mb * 2**20)
         total = int((max_total_mb if max_total_mb is not None else 4 * max_frame_mb) * 2**20)
         return cls(max_frame_bytes=frame, max_total_bytes=max(total, frame))

@@ -36,7 +36,6 @@ from roboalign.serving.endpoint import parse_endpoint
 from roboalign.serving.errors import ProtocolError
 from roboalign.serving.stats import ServerStats
 
-
 _EVENTS = int(zmq.EVENTS)
 _POLLIN = int(zmq.POLLIN)
 
@@ -122,7 +121,7 @@ class PolicyServer:
         self.endpoint: str | None = None
 
     # ---- lifecycle -------------------------------------------------------------------------
-    def start(self) -> "PolicyServer":
+    def start(self) -> PolicyServer:
         """Read metadata, bind, warm up. Idempotent. Raises ServerStartError on a bad endpoint."""
         if self._sock is not None:
             return self
@@ -196,7 +195,7 @@ class PolicyServer:
             self.stats.warmup_ms = round((time.perf_counter() - t0) * 1000.0, 3)
             self.policy.reset()
             logs.event(self.log, "serve.warmup", iterations=self.warmup_iters, ms=self.stats.warmup_ms)
-        except Exception as exc:  # noqa: BLE001 - some policies need real inputs (the expert reads sim state)
+        except Exception as exc:
             logs.event(self.log, "serve.warmup_skipped", logging.WARNING,
                        reason=f"{type(exc).__name__}: {exc}"[:300])
 
@@ -239,7 +238,7 @@ class PolicyServer:
         """Ask the loop to finish (thread-safe; returns at once)."""
         self._stop.set()
 
-    def start_in_thread(self) -> "PolicyServer":
+    def start_in_thread(self) -> PolicyServer:
         """Bind and warm up here, then serve from a daemon thread (tests, in-process tools)."""
         self.start()
         self._thread = threading.Thread(target=self.serve_forever, kwargs={"install_signal_handlers": False},
@@ -255,7 +254,7 @@ class PolicyServer:
         else:
             self._close_sockets()
 
-    def __enter__(self) -> "PolicyServer":
+    def __enter__(self) -> PolicyServer:
         return self.start_in_thread()
 
     def __exit__(self, *exc: object) -> None:
@@ -312,7 +311,7 @@ class PolicyServer:
                                 or time.perf_counter() >= pending[0].t_recv + self.max_wait_s):
                     batch, pending = pending, []
                     self._run(batch)
-            except Exception:  # noqa: BLE001 - a server bug must not take the robot's policy down
+            except Exception:
                 self.log.exception("serving loop error (continuing)")
         if pending:  # graceful: nobody who was accepted is left waiting
             self._run(pending)
@@ -360,7 +359,7 @@ class PolicyServer:
         except ProtocolError as exc:
             self._reply_error(identity, exc.request_id, exc.code, exc.message)
             return None
-        except Exception as exc:  # noqa: BLE001 - a decoder bug: still answer, with the id if readable
+        except Exception as exc:
             self.log.exception("decoding a request failed")
             rid = header_scan.scan(frames[1].bytes[:self.limits.max_header_bytes], self.limits).request_id
             self._reply_error(identity, rid, errors.INTERNAL, f"{type(exc).__name__} while decoding the request")
@@ -388,7 +387,7 @@ class PolicyServer:
         except ProtocolError as exc:
             self._reply_error(identity, msg.id, exc.code, exc.message, msg.kind)
             return None
-        except Exception as exc:  # noqa: BLE001 - the policy's reset() or a server bug
+        except Exception as exc:
             code = errors.POLICY_ERROR if msg.kind == "reset" else errors.INTERNAL
             self.log.exception("request failed (kind=%s id=%s)", msg.kind, msg.id)
             self._reply_error(identity, msg.id, code, f"{type(exc).__name__}: {exc}", msg.kind)
@@ -409,7 +408,7 @@ class PolicyServer:
                 results = out
                 ends = [time.perf_counter()] * len(batch)
                 starts = [t_start] * len(batch)
-            except Exception:  # noqa: BLE001 - isolate the bad request: retry one by one
+            except Exception:
                 self.log.exception("infer_batch failed for a batch of %d; retrying one by one", len(batch))
                 results = []
         if not results:
@@ -418,7 +417,7 @@ class PolicyServer:
                 starts.append(time.perf_counter())
                 try:
                     results.append(self.policy.infer(p.observation))
-                except Exception as exc:  # noqa: BLE001 - reported to that client only
+                except Exception as exc:
                     self.log.exception("policy.infer failed (request id %s)", p.request_id)
                     results.append(exc)
                 ends.append(time.perf_counter())

@@ -38,7 +38,7 @@ MAX_VELOCITY = np.array([2.0, 2.0, 2.5, 3.0, 3.0, 3.0, 2.5])  # rad/s; gripper: 
 MAX_ACCELERATION = np.array([8.0, 8.0, 10.0, 15.0, 15.0, 15.0, 20.0])  # rad/s^2; units/s^2
 
 
-def load_model() -> "mujoco.MjModel":
+def load_model() -> mujoco.MjModel:
     return mujoco.MjModel.from_xml_path(str(ARM_XML))
 
 
@@ -330,7 +330,7 @@ class SimArm(Robot):
         """Same as disconnect()."""
         self.disconnect()
 
-    def __enter__(self) -> "SimArm":
+    def __enter__(self) -> SimArm:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -244,7 +244,7 @@ class ActionTokenBridge:
         return d
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path, tokenizer=None) -> "ActionTokenBridge":
+    def from_pretrained(cls, directory: str | Path, tokenizer=None) -> ActionTokenBridge:
         """Load FAST + bridge config; with `tokenizer`, bind and check the saved LLM ids."""
         d = Path(directory)
         if not (d / BRIDGE_FILE).is_file():

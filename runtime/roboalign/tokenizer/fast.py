@@ -105,7 +105,7 @@ class FastTokenizer:
         return f"FastTokenizer(scale={self.scale}, max_horizon={self.max_horizon}, {state})"
 
     # --- fit ----------------------------------------------------------------------------------
-    def fit(self, chunks: np.ndarray, normalizer: NormStats | None = None) -> "FastTokenizer":
+    def fit(self, chunks: np.ndarray, normalizer: NormStats | None = None) -> FastTokenizer:
         """Fit NormStats (unless given) and the BPE on chunks [N, H, D] in physical units."""
         x = np.asarray(chunks, dtype=np.float64)
         if x.ndim != 3 or min(x.shape) < 1:
@@ -330,7 +330,7 @@ class FastTokenizer:
         return d
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path) -> "FastTokenizer":
+    def from_pretrained(cls, directory: str | Path) -> FastTokenizer:
         d = Path(directory)
         for name in (CONFIG_FILE, BPE_FILE, NORM_FILE):
             if not (d / name).is_file():

@@ -117,7 +117,7 @@ class SymbolBPE:
         return self._tok.to_str()
 
     @classmethod
-    def from_json(cls, radius: int, text: str) -> "SymbolBPE":
+    def from_json(cls, radius: int, text: str) -> SymbolBPE:
         from tokenizers import Tokenizer
 
         return cls(radius, Tokenizer.from_str(text))

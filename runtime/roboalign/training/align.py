@@ -33,8 +33,8 @@ import numpy as np
 
 from roboalign.policy import checkpoint as ckpt
 from roboalign.policy import prompts
-from roboalign.training.align_config import AlignRunConfig
 from roboalign.policy.reasoning import ReasoningChatBuilder
+from roboalign.training.align_config import AlignRunConfig
 from roboalign.training.rewards import RewardFunctions
 from roboalign.training.subset import sample_rl_subset
 
@@ -93,10 +93,10 @@ class Loaded:
 
 def load_stage1(checkpoint: str | Path, cfg: AlignRunConfig) -> Loaded:
     """Backbone, bridge and the robot frames of a stage-1 (or earlier stage-2) checkpoint."""
-    from roboalign.policy.backbone import Backbone
-    from roboalign.tokenizer.bridge import ActionTokenBridge
     from roboalign.data.sources import open_robot_source
+    from roboalign.policy.backbone import Backbone
     from roboalign.policy.chat import ActionSpace
+    from roboalign.tokenizer.bridge import ActionTokenBridge
 
     folder = Path(checkpoint)
     if not (folder / ckpt.FAST_DIR).is_dir():

@@ -16,8 +16,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
-from roboalign.training.config import Dtype
 from roboalign.policy.reasoning import ReasoningStyle
+from roboalign.training.config import Dtype
 from roboalign.training.rewards import RewardWeights
 from roboalign.training.subset import SubsetSpec
 

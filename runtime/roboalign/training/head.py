@@ -26,7 +26,13 @@ from roboalign.core import NormStats
 from roboalign.policy import actions as action_frames
 from roboalign.training.head_config import HeadRunConfig
 from roboalign.training.head_features import (  # noqa: F401 - re-exported for scripts
-    FeatureSet, cached_features, cached_images, compute_features, open_frames, sim_target_labels)
+    FeatureSet,
+    cached_features,
+    cached_images,
+    compute_features,
+    open_frames,
+    sim_target_labels,
+)
 
 
 class HeadData:

@@ -48,7 +48,7 @@ class FeatureSet:
         tmp.rename(path)
 
     @classmethod
-    def load(cls, path: Path) -> "FeatureSet":
+    def load(cls, path: Path) -> FeatureSet:
         with np.load(path) as z:
             return cls(z["hidden"], z["offsets"], z["states"], z["chunks"])
 
@@ -151,8 +151,8 @@ def sim_target_labels(paths: tuple[str, ...], cfg: HeadRunConfig) -> np.ndarray:
 
     Privileged, training-only labels for the auxiliary loss: the episode's seed and family
     regenerate its layout (roboalign.sim.tasks is deterministic in the seed)."""
-    from roboalign.sim import tasks
     from roboalign.data.sources import find_episode_dirs
+    from roboalign.sim import tasks
 
     d, out = cfg.data, []
     for p in paths:

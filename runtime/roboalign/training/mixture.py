@@ -25,9 +25,9 @@ from typing import Literal
 
 import numpy as np
 
-from roboalign.policy import actions as action_frames
 from roboalign.data.frames import RobotFrames
 from roboalign.data.sources import open_robot_source
+from roboalign.policy import actions as action_frames
 from roboalign.policy.chat import ActionSpace
 from roboalign.training.vqa import VQASource
 

@@ -9,7 +9,8 @@ TRL's `completions` text (see policy/completion.py for why).
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -105,7 +106,7 @@ class RewardFunctions:
 
     # -- TRL reward functions ---------------------------------------------------------
 
-    def functions(self) -> tuple[list["RewardComponent"], list[float]]:
+    def functions(self) -> tuple[list[RewardComponent], list[float]]:
         """(reward functions, weights) for GRPOTrainer(reward_funcs=..., args.reward_weights=...)."""
         active = self.weights.active()
         return [RewardComponent(self, name) for name in active], list(active.values())

@@ -27,11 +27,11 @@ from typing import Any
 
 import numpy as np
 
-from roboalign.policy import checkpoint as ckpt
-from roboalign.training.config import SFTRunConfig
 from roboalign.data.frames import RobotFrames
-from roboalign.training.mixture import build_mixture
+from roboalign.policy import checkpoint as ckpt
 from roboalign.policy.chat import ChatBuilder
+from roboalign.training.config import SFTRunConfig
+from roboalign.training.mixture import build_mixture
 from roboalign.training.vqa import VQASource
 
 

@@ -106,8 +106,8 @@ def _save_png(img: np.ndarray, path: Path) -> None:
 def make_episodes(out: Path, seeds: list[int], cfg: SimDataConfig, progress: Callable[[str], None] = print) -> dict:
     """Expert demonstrations for `seeds` into out/episodes/ep_<seed>."""
     from roboalign.sim.arm import SimArm
-    from roboalign.sim.expert import ScriptedExpert
     from roboalign.sim.episodes import run_sim_episode
+    from roboalign.sim.expert import ScriptedExpert
 
     (out / "episodes").mkdir(parents=True, exist_ok=True)
     expert = ScriptedExpert(horizon=cfg.horizon, cameras=cfg.cameras, image_size=cfg.image_size)
@@ -134,8 +134,8 @@ def make_episodes(out: Path, seeds: list[int], cfg: SimDataConfig, progress: Cal
 def make_vqa(out: Path, seeds: list[int], cfg: SimDataConfig) -> dict:
     """VQA scenes for `seeds` into out/vqa (images/*.png + vqa.jsonl)."""
     from roboalign.sim.arm import SimArm
-    from roboalign.sim.expert import ScriptedExpert
     from roboalign.sim.episodes import run_sim_episode
+    from roboalign.sim.expert import ScriptedExpert
 
     (out / "vqa" / "images").mkdir(parents=True, exist_ok=True)
     expert = ScriptedExpert(horizon=cfg.horizon, cameras=cfg.cameras, image_size=cfg.image_size)

@@ -52,11 +52,12 @@ def fastdds_profile(config: Path = CONFIG) -> Path | None:
 
 
 def generate_launch_description():
-    from launch import LaunchDescription
     from launch.actions import DeclareLaunchArgument, ExecuteProcess, OpaqueFunction, SetEnvironmentVariable
     from launch.conditions import IfCondition
     from launch.substitutions import LaunchConfiguration
     from launch_ros.actions import Node
+
+    from launch import LaunchDescription
 
     def nodes(context):
         value = lambda name: LaunchConfiguration(name).perform(context)  # noqa: E731

@@ -50,8 +50,13 @@ from roboalign.core.camera import Frame
 from roboalign.core.observation import Observation
 from roboalign.core.robot import RobotSpec
 from roboalign_ros import qos
-from roboalign_ros.conversions import (chunk_to_trajectory, image_from_msg, node_now, objects_from_markers,
-                                       stamp_to_seconds)
+from roboalign_ros.conversions import (
+    chunk_to_trajectory,
+    image_from_msg,
+    node_now,
+    objects_from_markers,
+    stamp_to_seconds,
+)
 from roboalign_ros.params import ParameterError, declare, refuse_undeclared, spin_node
 
 LATENCY_WINDOW = 100_000

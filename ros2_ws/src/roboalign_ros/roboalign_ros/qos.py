@@ -5,8 +5,7 @@ matches a BEST_EFFORT publisher, and the only sign is a WARN line in the log.
 """
 from __future__ import annotations
 
-from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy,
-                       qos_profile_sensor_data)
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 
 # Camera frames and joint states: best effort, keep the newest few; a late frame is worthless.
 SENSOR = qos_profile_sensor_data

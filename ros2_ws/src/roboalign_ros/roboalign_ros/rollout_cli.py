@@ -27,8 +27,9 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from roboalign.arguments import float_range, int_range
 from roboalign.config import parse_override

@@ -5,7 +5,8 @@ rollouts in the same shape.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 STAGES = ("observation->chunk", "command->arm", "server_roundtrip")
 INTERVENTIONS = ("limited", "clamped", "rejected", "hold", "estopped", "watchdog_trips")

@@ -19,7 +19,8 @@ import contextlib
 import os
 import threading
 import traceback
-from typing import Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import rclpy
 from rclpy.context import Context
@@ -63,7 +64,7 @@ class GraphRunner:
         self._parked: dict[str, threading.Event] = {}
 
     # ---- lifecycle ------------------------------------------------------------------------
-    def start(self) -> "GraphRunner":
+    def start(self) -> GraphRunner:
         # Never let discovery leave this machine unless the caller chose otherwise, and give
         # images the large shared-memory segment (default 512 KB < one 640x480 frame).
         os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
@@ -144,7 +145,7 @@ class GraphRunner:
             rclpy.try_shutdown(context=self.context)
             self.context = None
 
-    def __enter__(self) -> "GraphRunner":
+    def __enter__(self) -> GraphRunner:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -37,8 +37,13 @@ from trajectory_msgs.msg import JointTrajectory
 
 from roboalign.control.safety import SafetyConfig, SafetyFilter, SafetyState
 from roboalign_ros import qos
-from roboalign_ros.conversions import (command_from_trajectory, command_to_trajectory,
-                                       joint_state_from_msg, node_now, stamp_to_seconds)
+from roboalign_ros.conversions import (
+    command_from_trajectory,
+    command_to_trajectory,
+    joint_state_from_msg,
+    node_now,
+    stamp_to_seconds,
+)
 from roboalign_ros.params import declare, load_robot_spec, refuse_undeclared, spin_node
 
 

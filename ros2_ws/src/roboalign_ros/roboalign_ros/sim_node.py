@@ -34,8 +34,15 @@ from visualization_msgs.msg import MarkerArray
 from roboalign.sim.arm import SimArm
 from roboalign.sim.gl import render_error_hint
 from roboalign_ros import qos
-from roboalign_ros.conversions import (camera_info_msg, command_from_trajectory, image_to_msg, joint_state_msg, node_now,
-                                       objects_to_markers, stamp_to_seconds)
+from roboalign_ros.conversions import (
+    camera_info_msg,
+    command_from_trajectory,
+    image_to_msg,
+    joint_state_msg,
+    node_now,
+    objects_to_markers,
+    stamp_to_seconds,
+)
 from roboalign_ros.params import declare, refuse_undeclared, spin_node
 
 LATENCY_WINDOW = 100_000  # samples kept per latency series (a few MB at most)

@@ -7,8 +7,14 @@ runners.py: the runners and make_head_runner; graph.py: graph names, fingerprint
 built graphs/engines are found; tensorrt.py: the TensorRT engine wrapper. Building graphs and
 engines is roboalign.export's job (build time), which imports this package, never the reverse.
 """
-from roboalign.policy.backends.runners import (BACKENDS, OnnxHeadRunner, TensorRTHeadRunner, TorchHeadRunner,
-                                               check_backend, make_head_runner)
+from roboalign.policy.backends.runners import (
+                                               BACKENDS,
+                                               OnnxHeadRunner,
+                                               TensorRTHeadRunner,
+                                               TorchHeadRunner,
+                                               check_backend,
+                                               make_head_runner,
+)
 
 __all__ = ["BACKENDS", "OnnxHeadRunner", "TensorRTHeadRunner", "TorchHeadRunner", "check_backend",
            "make_head_runner"]

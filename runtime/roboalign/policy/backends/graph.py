@@ -62,7 +62,7 @@ def read_metadata(path: str | Path) -> dict[str, str]:
                                     "'roboalign[export]'") from None
     try:
         model = onnx.load(str(path), load_external_data=False)
-    except Exception as exc:  # noqa: BLE001 - protobuf raises DecodeError, RuntimeError, ... for damage
+    except Exception as exc:
         raise CheckpointError(path, f"not a readable ONNX graph, damaged or truncated ({type(exc).__name__}); "
                                     "export it again with `roboalign export onnx`") from None
     return {p.key: p.value for p in model.metadata_props}

@@ -67,7 +67,7 @@ class OnnxHeadRunner:
         self.path = Path(path)
         try:
             self.session = ort.InferenceSession(str(path), opts, providers=providers)
-        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types for unreadable graphs
+        except Exception as exc:
             raise CheckpointError(path, f"onnxruntime cannot load this graph, damaged or truncated "
                                         f"({type(exc).__name__}); export it again with "
                                         "`roboalign export onnx`") from None

@@ -30,7 +30,7 @@ class TensorRTUnavailable(UsageError, RuntimeError):
 def require_tensorrt():
     """The `tensorrt` module, or TensorRTUnavailable saying how to get it."""
     try:
-        import tensorrt as trt  # noqa: PLC0415
+        import tensorrt as trt
     except ImportError as exc:
         raise TensorRTUnavailable(
             "TensorRT is not installed: on a GPU workstation `pip install 'roboalign[gpu]'` (tensorrt from "
