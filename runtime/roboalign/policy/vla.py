@@ -155,7 +155,7 @@ class VLAPolicy:
         if not (folder / INFO_FILE).is_file():
             raise CheckpointError(folder / INFO_FILE, "missing: not a VLA checkpoint folder (write one with "
                                                       "`roboalign train head`)")
-        verify_files(folder, recursive=False)  # vla.json, stats; backbone/ and head/ check their own files
+        verify_files(folder)  # every weight and JSON file, before any weights load (cheap: headers only)
         try:
             info = VLAInfo.from_dict(read_json(folder / INFO_FILE))
         except (TypeError, ValueError) as exc:
