@@ -1,7 +1,9 @@
 import numpy as np
 import pytest
+import yaml
 
 from roboalign.core import ActionChunk, JointLimits, NormStats, Observation, RobotSpec
+from roboalign.errors import ConfigError
 
 
 def _spec() -> RobotSpec:
@@ -24,6 +26,22 @@ def test_robot_spec_round_trips_through_yaml(tmp_path):
     np.testing.assert_array_equal(back.limits.upper, spec.limits.upper)
     assert back.control_period == pytest.approx(0.02)
     assert back.gripper_index == 2
+
+
+@pytest.mark.parametrize("edit, match", [
+    (lambda d: d["limits"].update(max_velocty=d["limits"].pop("max_velocity")),
+     r"r\.yaml: robot spec limits: max_velocty: unknown key; did you mean max_velocity\?"),
+    (lambda d: d.update(control_rate=d.pop("control_rate_hz")),
+     r"robot spec: control_rate: unknown key; did you mean control_rate_hz\?"),
+    (lambda d: d["limits"].pop("upper"), "missing the field 'upper'"),
+])
+def test_robot_spec_yaml_with_a_misspelt_or_missing_limit_is_refused_by_name(tmp_path, edit, match):
+    """A typo in a limit must never leave the arm with no limit or a default one."""
+    data = _spec().to_dict()
+    edit(data)
+    (tmp_path / "r.yaml").write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match=match):
+        RobotSpec.load(tmp_path / "r.yaml")
 
 
 def test_joint_limits_reject_inverted_nonfinite_and_mismatched():

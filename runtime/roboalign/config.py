@@ -133,16 +133,16 @@ def _scalar(node: yaml.Node, located: _Located, keypath: tuple) -> Any:
 
 
 # ---- --set overrides -------------------------------------------------------------------------
-def parse_override(text: str) -> tuple[tuple[str, ...], Any]:
+def parse_override(text: str, flag: str = "--set") -> tuple[tuple[str, ...], Any]:
     """"train.max_steps=5" -> (("train", "max_steps"), 5); the value is parsed as YAML."""
     key, sep, value = text.partition("=")
     keypath = tuple(k.strip() for k in key.split("."))
     if not sep or not all(keypath):
-        raise ConfigError("expected KEY=VALUE with a dotted key, e.g. train.max_steps=20", path=f"--set {text}")
+        raise ConfigError("expected KEY=VALUE with a dotted key, e.g. train.max_steps=20", path=f"{flag} {text}")
     try:
         parsed = yaml.safe_load(value) if value.strip() else ""
     except yaml.YAMLError as exc:
-        raise ConfigError(f"the value is not valid YAML ({exc.__class__.__name__})", path=f"--set {text}") from None
+        raise ConfigError(f"the value is not valid YAML ({exc.__class__.__name__})", path=f"{flag} {text}") from None
     return keypath, parsed
 
 

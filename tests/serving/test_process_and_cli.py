@@ -11,6 +11,7 @@ from serving_helpers import RawPeer, make_observation
 
 from roboalign.cli import main as cli_main
 from roboalign.core.observation import Observation
+from roboalign.errors import ConfigError
 from roboalign.policy.noop import NoopPolicy
 from roboalign.policy.registry import CHECKPOINT_FILE, PolicyLoadError, available_policies, load_policy, register_policy
 from roboalign.serving import protocol
@@ -96,13 +97,24 @@ def test_checkpoint_folder_names_its_kind(tmp_path):
 @pytest.mark.parametrize("content, match", [
     (None, f"expected a {CHECKPOINT_FILE}"),
     ("kind: vla9000\n", "registered kinds"),
-    ("just text", "must be a mapping"),
     ("kind: noop\nargs: {colour: red}\n", "bad arguments"),
 ])
 def test_bad_checkpoint_folders_say_what_is_expected(tmp_path, content, match):
     if content is not None:
         (tmp_path / CHECKPOINT_FILE).write_text(content)
     with pytest.raises(PolicyLoadError, match=match):
+        load_policy(str(tmp_path))
+
+
+@pytest.mark.parametrize("content, match", [
+    ("just text", "top level must be a mapping"),
+    ("kindd: noop\n", r"kindd: unknown key; did you mean kind\?"),
+    ("kind: noop\nargs: [1, 2]\n", r":2:1: args: expected a mapping"),
+    ("kind: [unclosed\n", r":2:1: malformed YAML"),
+])
+def test_a_malformed_checkpoint_descriptor_is_a_located_config_error(tmp_path, content, match):
+    (tmp_path / CHECKPOINT_FILE).write_text(content)
+    with pytest.raises(ConfigError, match=match):
         load_policy(str(tmp_path))
 
 

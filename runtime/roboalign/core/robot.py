@@ -15,9 +15,12 @@ from typing import Any
 import numpy as np
 import yaml
 
+from roboalign.config import check_keys, read_yaml
 from roboalign.core.camera import Camera
-from roboalign.errors import RoboAlignError
+from roboalign.errors import ConfigError, RoboAlignError
 
+_SPEC_KEYS = ("name", "joint_names", "limits", "control_rate_hz", "gripper_index")
+_LIMIT_KEYS = ("lower", "upper", "max_velocity", "max_acceleration", "max_jerk")
 
 @dataclasses.dataclass(frozen=True)
 class JointLimits:
@@ -110,6 +113,13 @@ class RobotSpec:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RobotSpec:
+        """Build from the mapping to_dict() writes; unknown keys are refused (a misspelt limit
+        must never fall back to nothing), missing ones named."""
+        if not isinstance(data, Mapping):
+            raise ValueError(f"a robot spec must be a mapping of its fields, got {type(data).__name__}")
+        check_keys(data, _SPEC_KEYS, where="robot spec")
+        if isinstance(data.get("limits"), Mapping):
+            check_keys(data["limits"], _LIMIT_KEYS, where="robot spec limits")
         try:
             lim = data["limits"]
             limits = JointLimits(
@@ -137,7 +147,13 @@ class RobotSpec:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"robot spec {path} does not exist: pass a YAML file written by RobotSpec.save")
-        return cls.from_dict(yaml.safe_load(path.read_text()))
+        data, _ = read_yaml(path)  # malformed YAML: ConfigError with line and column
+        try:
+            return cls.from_dict(data)
+        except ConfigError as exc:  # exc.path names the section ("robot spec limits")
+            raise ConfigError(f"{exc.path}: {exc.message}" if exc.path else exc.message, path=path) from None
+        except ValueError as exc:
+            raise ConfigError(str(exc), path=path) from None
 
 
 @dataclasses.dataclass(frozen=True)

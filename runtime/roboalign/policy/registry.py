@@ -20,8 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from roboalign import config
 from roboalign.core.policy import Policy
 
 CHECKPOINT_FILE = "roboalign_policy.yaml"
@@ -29,6 +28,14 @@ CHECKPOINT_FILE = "roboalign_policy.yaml"
 
 class PolicyLoadError(ValueError):
     """The policy could not be built; the message says what to change."""
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckpointDescriptor:
+    """The checkpoint folder's roboalign_policy.yaml (module docstring)."""
+
+    kind: str
+    args: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,19 +107,12 @@ def _load_checkpoint(folder: Path, **kwargs: Any) -> Policy:
             f"{folder} is not a RoboAlign policy checkpoint: expected a {CHECKPOINT_FILE} naming its "
             f"kind (one of {sorted(_REGISTRY)}) and the files that kind needs; found {present}"
         )
-    try:
-        config = yaml.safe_load(config_path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise PolicyLoadError(f"{config_path} is not valid YAML: {exc}") from None
-    if not isinstance(config, dict) or not isinstance(config.get("kind"), str):
-        raise PolicyLoadError(f"{config_path} must be a mapping with a 'kind' field, e.g. 'kind: noop'")
-    kind_name = config["kind"]
+    descriptor = config.load(CheckpointDescriptor, config_path)  # ConfigError: file:line:col, exit 2
+    kind_name = descriptor.kind
     kind = _REGISTRY.get(kind_name)
     if kind is None:
         raise PolicyLoadError(f"{config_path} names kind {kind_name!r}; registered kinds: {sorted(_REGISTRY)}")
-    args = config.get("args") or {}
-    if not isinstance(args, dict):
-        raise PolicyLoadError(f"{config_path}: 'args' must be a mapping of keyword arguments")
+    args = descriptor.args
     args = {**args, **kwargs}
     try:
         if kind.load_checkpoint is not None:

@@ -85,17 +85,16 @@ def register(subparsers: Any) -> None:
 
 
 def _policy_kwargs(pairs: list[str]) -> dict[str, Any]:
-    import yaml
+    """--policy-arg KEY=VALUE (repeatable) -> keyword arguments; values parsed as YAML, the same
+    parser as every --set (roboalign.config.parse_override)."""
+    from roboalign.config import parse_override
 
     out: dict[str, Any] = {}
     for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.isidentifier():
+        keypath, value = parse_override(pair, flag="--policy-arg")
+        if len(keypath) != 1 or not keypath[0].isidentifier():
             raise UsageError(f"--policy-arg {pair!r}: expected KEY=VALUE with KEY a Python identifier")
-        try:
-            out[key] = yaml.safe_load(value)
-        except yaml.YAMLError as exc:
-            raise UsageError(f"--policy-arg {pair!r}: the value is not valid YAML ({type(exc).__name__})") from None
+        out[keypath[0]] = value
     return out
 
 
