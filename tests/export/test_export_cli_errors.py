@@ -8,21 +8,9 @@ import pytest
 from cli_helpers import cli_mistake
 
 
-@pytest.fixture(scope="module")
-def vla_folder(tmp_path_factory) -> Path:
-    """A real tiny VLA checkpoint with its exported sampler graph."""
-    from roboalign.export.onnx import export_head
-    from roboalign.policy.vla import build_tiny_vla
-
-    policy = build_tiny_vla()
-    folder = policy.save_pretrained(tmp_path_factory.mktemp("vla") / "ckpt")
-    export_head(policy.head, folder / "onnx", "sampler", num_steps=policy.num_steps)
-    return folder
-
-
-def damaged(vla_folder: Path, tmp_path: Path, name: str) -> Path:
+def damaged(tiny_vla_folder: Path, tmp_path: Path, name: str) -> Path:
     """A copy of the checkpoint with `name` cut to half its size (an interrupted copy)."""
-    folder = Path(shutil.copytree(vla_folder, tmp_path / "damaged"))
+    folder = Path(shutil.copytree(tiny_vla_folder, tmp_path / "damaged"))
     data = (folder / name).read_bytes()
     (folder / name).write_bytes(data[: len(data) // 2])
     return folder
@@ -53,13 +41,13 @@ def test_numeric_and_listed_flags_are_range_checked(argv, flag, tmp_path, capsys
 
 
 @pytest.mark.parametrize("name", ["head/model.safetensors", "backbone/model.safetensors"])
-def test_parity_names_a_truncated_weights_file(name, vla_folder, tmp_path, capsys):
-    folder = damaged(vla_folder, tmp_path, name)
+def test_parity_names_a_truncated_weights_file(name, tiny_vla_folder, tmp_path, capsys):
+    folder = damaged(tiny_vla_folder, tmp_path, name)
     code, line = cli_mistake(capsys, ["export", "parity", "--policy", str(folder), "--random", "--samples", "1"])
     assert code == 2 and f"{folder / name}: truncated" in line
 
 
-def test_parity_names_a_corrupt_onnx_graph(vla_folder, tmp_path, capsys):
-    folder = damaged(vla_folder, tmp_path, "onnx/head_sampler.onnx")
+def test_parity_names_a_corrupt_onnx_graph(tiny_vla_folder, tmp_path, capsys):
+    folder = damaged(tiny_vla_folder, tmp_path, "onnx/head_sampler.onnx")
     code, line = cli_mistake(capsys, ["export", "parity", "--policy", str(folder), "--random", "--samples", "1"])
     assert code == 2 and f"{folder / 'onnx' / 'head_sampler.onnx'}: not a readable ONNX graph" in line

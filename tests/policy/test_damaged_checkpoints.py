@@ -14,20 +14,8 @@ from roboalign.policy.integrity import verify_safetensors
 from roboalign.policy.registry import load_policy
 
 
-@pytest.fixture(scope="module")
-def vla_folder(tmp_path_factory) -> Path:
-    """A real tiny VLA checkpoint with its exported sampler graph (what `export onnx` writes)."""
-    from roboalign.export.onnx import export_head
-    from roboalign.policy.vla import build_tiny_vla
-
-    policy = build_tiny_vla()
-    folder = policy.save_pretrained(tmp_path_factory.mktemp("vla") / "ckpt")
-    export_head(policy.head, folder / "onnx", "sampler", num_steps=policy.num_steps)
-    return folder
-
-
-def cut(vla_folder: Path, tmp_path: Path, name: str, keep: float = 0.5) -> Path:
-    folder = Path(shutil.copytree(vla_folder, tmp_path / "damaged"))
+def cut(tiny_vla_folder: Path, tmp_path: Path, name: str, keep: float = 0.5) -> Path:
+    folder = Path(shutil.copytree(tiny_vla_folder, tmp_path / "damaged"))
     data = (folder / name).read_bytes()
     (folder / name).write_bytes(data[: int(len(data) * keep)])
     return folder
@@ -35,40 +23,40 @@ def cut(vla_folder: Path, tmp_path: Path, name: str, keep: float = 0.5) -> Path:
 
 @pytest.mark.parametrize("name", ["head/model.safetensors", "backbone/model.safetensors", "head/config.json",
                                   "vla.json", "action_norm_stats.json"])
-def test_the_registry_names_the_damaged_file(name, vla_folder, tmp_path):
-    folder = cut(vla_folder, tmp_path, name)
+def test_the_registry_names_the_damaged_file(name, tiny_vla_folder, tmp_path):
+    folder = cut(tiny_vla_folder, tmp_path, name)
     with pytest.raises(CheckpointError) as err:
         load_policy(folder)  # what `serve --policy DIR` and the rollout's server call
     assert err.value.path == str(folder / name)
 
 
-def test_onnxruntime_backend_names_a_corrupt_graph(vla_folder, tmp_path):
-    folder = cut(vla_folder, tmp_path, "onnx/head_sampler.onnx", keep=0.3)
+def test_onnxruntime_backend_names_a_corrupt_graph(tiny_vla_folder, tmp_path):
+    folder = cut(tiny_vla_folder, tmp_path, "onnx/head_sampler.onnx", keep=0.3)
     with pytest.raises(CheckpointError, match="not a readable ONNX graph") as err:
         load_policy(folder, backend="onnxruntime")
     assert err.value.path == str(folder / "onnx" / "head_sampler.onnx")
 
 
-def test_the_shipped_graph_serves_with_onnxruntime(vla_folder):
-    assert load_policy(vla_folder, backend="onnxruntime").metadata().backend == "onnxruntime"
+def test_the_shipped_graph_serves_with_onnxruntime(tiny_vla_folder):
+    assert load_policy(tiny_vla_folder, backend="onnxruntime").metadata().backend == "onnxruntime"
 
 
-def test_serve_names_a_truncated_checkpoint_in_one_line(vla_folder, tmp_path, capsys):
-    folder = cut(vla_folder, tmp_path, "head/model.safetensors")
+def test_serve_names_a_truncated_checkpoint_in_one_line(tiny_vla_folder, tmp_path, capsys):
+    folder = cut(tiny_vla_folder, tmp_path, "head/model.safetensors")
     code, line = cli_mistake(capsys, ["serve", "--policy", str(folder), "--bind", "tcp://127.0.0.1:0"])
     assert code == 2 and line.startswith(f"roboalign serve: {folder / 'head' / 'model.safetensors'}: truncated")
 
 
-def test_serve_names_a_corrupt_onnx_graph_in_one_line(vla_folder, tmp_path, capsys):
-    folder = cut(vla_folder, tmp_path, "onnx/head_sampler.onnx")
+def test_serve_names_a_corrupt_onnx_graph_in_one_line(tiny_vla_folder, tmp_path, capsys):
+    folder = cut(tiny_vla_folder, tmp_path, "onnx/head_sampler.onnx")
     code, line = cli_mistake(capsys, ["serve", "--policy", str(folder), "--policy-arg", "backend=onnxruntime",
                                       "--bind", "tcp://127.0.0.1:0"])
     assert code == 2 and f"{folder / 'onnx' / 'head_sampler.onnx'}: not a readable ONNX graph" in line
 
 
 @pytest.mark.skipif(importlib.util.find_spec("tensorrt") is not None, reason="tensorrt is installed here")
-def test_serve_with_tensorrt_missing_says_what_to_install(vla_folder, capsys):
-    code, line = cli_mistake(capsys, ["serve", "--policy", str(vla_folder), "--policy-arg", "backend=tensorrt",
+def test_serve_with_tensorrt_missing_says_what_to_install(tiny_vla_folder, capsys):
+    code, line = cli_mistake(capsys, ["serve", "--policy", str(tiny_vla_folder), "--policy-arg", "backend=tensorrt",
                                       "--bind", "tcp://127.0.0.1:0"])
     assert code == 2 and "TensorRT is not installed" in line and "pip install 'roboalign[gpu]'" in line
 

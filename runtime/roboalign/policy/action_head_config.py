@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from roboalign.policy.integrity import record_fields
+
 CONFIG_FILE = "config.json"
 FORMAT = "roboalign-flow-head"
 VERSION = 1
@@ -107,13 +109,4 @@ class HeadConfig(HeadSizes):
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> HeadConfig:
-        data = dict(data)
-        if data.pop("format", FORMAT) != FORMAT:
-            raise ValueError(f"not a {FORMAT} config")
-        if data.pop("version", VERSION) > VERSION:
-            raise ValueError(f"{FORMAT} config is newer than this code: update roboalign")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"HeadConfig: unknown fields {sorted(unknown)}")
-        return cls(**data)
+        return cls(**record_fields(cls, data, FORMAT, VERSION, "HeadConfig", strict=True))

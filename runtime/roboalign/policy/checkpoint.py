@@ -20,6 +20,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from roboalign.policy.integrity import record_fields
+
 INFO_FILE = "roboalign.json"
 FAST_DIR = "fast_tokenizer"
 NORM_FILE = "action_norm_stats.json"
@@ -71,14 +73,7 @@ class CheckpointInfo:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CheckpointInfo:
-        data = dict(data)
-        if data.pop("format", FORMAT) != FORMAT:
-            raise ValueError(f"{INFO_FILE} is not a {FORMAT} record")
-        version = data.pop("version", VERSION)
-        if version > VERSION:
-            raise ValueError(f"{INFO_FILE} version {version} is newer than this code ({VERSION}): update roboalign")
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        return cls(**record_fields(cls, data, FORMAT, VERSION, INFO_FILE))
 
     def save(self, folder: str | Path) -> None:
         Path(folder, INFO_FILE).write_text(json.dumps(self.to_dict(), indent=2))

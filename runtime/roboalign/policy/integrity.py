@@ -13,6 +13,7 @@ Every problem is a roboalign.errors.CheckpointError(path, problem): one line, ex
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import struct
 from pathlib import Path
@@ -80,3 +81,22 @@ def verify_files(folder: str | Path, recursive: bool = True) -> None:
         verify_safetensors(path)
     for path in sorted(folder.glob(pattern + ".json")):
         read_json(path)
+
+
+def record_fields(cls: type, data: dict[str, Any], fmt: str, version: int, what: str, *,
+                  strict: bool = False) -> dict[str, Any]:
+    """The dataclass fields of a versioned JSON record a checkpoint carries (`{"format": fmt,
+    "version": N, ...fields}`), after checking it is that format and not newer than this code.
+    Keys the dataclass does not know are refused when `strict`, else dropped (kept for records
+    whose readers have always tolerated extra keys)."""
+    data = dict(data)
+    if data.pop("format", fmt) != fmt:
+        raise ValueError(f"{what} is not a {fmt} record")
+    found = data.pop("version", version)
+    if found > version:
+        raise ValueError(f"{what} version {found} is newer than this code ({version}): update roboalign")
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown and strict:
+        raise ValueError(f"{what}: unknown fields {unknown}")
+    return {k: v for k, v in data.items() if k in known}

@@ -40,7 +40,7 @@ from roboalign.errors import CheckpointError
 from roboalign.policy import actions as action_frames
 from roboalign.policy.action_head import FlowMatchingHead, prepare_images
 from roboalign.policy.backends import check_backend, make_head_runner
-from roboalign.policy.integrity import read_json, verify_files
+from roboalign.policy.integrity import read_json, record_fields, verify_files
 
 INFO_FILE = "vla.json"
 BACKBONE_DIR = "backbone"
@@ -90,13 +90,7 @@ class VLAInfo:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> VLAInfo:
-        data = dict(data)
-        if data.pop("format", FORMAT) != FORMAT:
-            raise ValueError(f"{INFO_FILE} is not a {FORMAT} record")
-        if data.pop("version", VERSION) > VERSION:
-            raise ValueError(f"{INFO_FILE} is newer than this code ({VERSION}): update roboalign")
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        return cls(**record_fields(cls, data, FORMAT, VERSION, INFO_FILE))
 
 
 def norm_stats_hash(action_stats: NormStats, state_stats: NormStats) -> str:
