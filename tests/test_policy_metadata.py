@@ -74,6 +74,19 @@ def test_missing_required_fields_are_named():
         PolicyMetadata.from_dict({"policy": "x", "model_id": "m"})
 
 
+def test_deployment_problem_refuses_no_robot_anywhere_and_privileged_inputs_outside_simulation():
+    from roboalign.policy.noop import NoopPolicy
+    from roboalign.sim.expert import ScriptedExpert
+
+    expert = ScriptedExpert().metadata()
+    assert expert.deployment_problem(simulation=True) is None
+    assert "exist only in simulation" in expert.deployment_problem(simulation=False)
+    noop = NoopPolicy().metadata()
+    assert "declares no robot" in noop.deployment_problem(simulation=True)
+    learned = dataclasses.replace(expert, privileged_inputs=())
+    assert learned.deployment_problem(simulation=False) is None
+
+
 def test_batch_policy_is_recognised_by_its_method_not_by_name():
     assert isinstance(NoopPolicy(), BatchPolicy) and isinstance(NoopPolicy(), Policy)
     assert isinstance(_expert(), Policy) and not isinstance(_expert(), BatchPolicy)

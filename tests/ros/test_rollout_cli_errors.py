@@ -77,8 +77,8 @@ def test_noop_policy_is_refused_quickly_and_truthfully(ros_domain_id):
     result = roboalign("rollout", "--sim", "--policy", "noop", "--domain-id", str(ros_domain_id), timeout=25)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
-    last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("roboalign rollout: the served policy 'noop' declares no robot")
+    line = one_line(result.stderr)  # refused before any node starts: only the command's own line
+    assert line.startswith("roboalign rollout: the served policy 'noop' declares no robot")
     assert "did not reach the server" not in result.stderr
     assert_no_server_left(result)
 

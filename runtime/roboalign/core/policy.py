@@ -144,6 +144,19 @@ class PolicyMetadata(Mapping):
         """`value` itself, or the record of a wire dict (checked like from_dict)."""
         return value if isinstance(value, cls) else cls.from_dict(value, where)
 
+    def deployment_problem(self, simulation: bool) -> str | None:
+        """Why this policy cannot drive an arm here, or None. `simulation`: the caller runs a
+        simulated arm (the only place privileged inputs exist). The ROS policy node and the
+        rollout command's pre-flight both ask this, so they refuse with the same words."""
+        name = self.model_id or self.policy
+        if self.robot is None:
+            return (f"the served policy {name!r} declares no robot (metadata 'robot' is empty), so it cannot drive "
+                    "this arm; serve a policy trained for it (e.g. expert or a checkpoint folder)")
+        if self.privileged_inputs and not simulation:
+            return (f"the served policy {name!r} needs privileged simulator inputs {list(self.privileged_inputs)}, "
+                    "which exist only in simulation; on a robot serve a learned policy")
+        return None
+
     # ---------------------------------------------------------------- read-only mapping of the wire form
     def __getitem__(self, key: str) -> Any:
         if key not in _FIELDS:

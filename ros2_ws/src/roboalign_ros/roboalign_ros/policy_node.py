@@ -201,31 +201,22 @@ class PolicyNode(Node):
             self.connect_error = f"policy server at {self.endpoint} not ready: {exc}"
             self.get_logger().warning(self.connect_error, throttle_duration_sec=5.0)
             return False
-        name = meta.get("model_id") or meta.get("policy") or "?"
-        robot = meta.get("robot")
-        privileged = tuple(str(p) for p in (meta.get("privileged_inputs") or ()))
-        problem = None
-        if not isinstance(robot, dict):
-            problem = (f"the served policy {name!r} declares no robot (metadata 'robot' is empty), so it cannot "
-                       "drive this arm; serve a policy trained for it (e.g. expert or a checkpoint folder)")
-        elif privileged and not self.simulation:
-            problem = (f"the served policy {name!r} needs privileged simulator inputs {list(privileged)}, which "
-                       "exist only in simulation; on a robot serve a learned policy")
+        except ValueError as exc:  # not a valid PolicyMetadata (a malformed robot spec included)
+            meta, problem = None, f"the server at {self.endpoint} sent unusable policy metadata: {exc}"
         else:
-            try:
-                spec = RobotSpec.from_dict(robot)
-            except (KeyError, ValueError, TypeError) as exc:
-                problem = f"the served policy {name!r} declares a malformed robot: {exc}"
+            problem = meta.deployment_problem(simulation=self.simulation)
         if problem is not None:
             self.connect_error, self.unusable = problem, True
             self.get_logger().error(f"{problem}; this node publishes nothing")
             return False
+        privileged = meta.privileged_inputs
         if privileged:
             self._objects_sub = self.create_subscription(MarkerArray, "/sim/objects", self._on_objects, qos.STATE)
-            self.get_logger().info(f"simulation: giving {name!r} the privileged inputs it lists {list(privileged)}")
+            self.get_logger().info(f"simulation: giving {meta.model_id or meta.policy!r} the privileged inputs it "
+                                   f"lists {list(privileged)}")
         self.use_privileged = bool(privileged)
         self.connect_error = None
-        self._spec = spec
+        self._spec = meta.robot
         return True
 
     def _observation(self) -> tuple[Observation | None, int]:

@@ -132,7 +132,28 @@ def _start_server(policy: str):
         last = lines[-1] if lines else "no output"
         raise RoboAlignError(f"the inference server for policy {policy!r} did not start: {last} "
                              f"(its log: {server.log_path})") from None
+    _preflight(server)
     return server
+
+
+def _preflight(server) -> None:
+    """Refuse a served policy that can never drive the sim arm before any node starts, with the
+    policy node's own words (PolicyMetadata.deployment_problem): one line, exit 2."""
+    from roboalign.serving.client import RemotePolicy
+    from roboalign.serving.errors import ServingError
+
+    try:
+        with RemotePolicy(server.endpoint, timeout_s=10.0) as policy:
+            problem = policy.metadata().deployment_problem(simulation=True)
+    except ServingError as exc:
+        server.stop()
+        raise RoboAlignError(f"the inference server at {server.endpoint} does not answer: {exc}") from None
+    except ValueError as exc:
+        server.stop()
+        raise UsageError(f"the served policy's metadata is unusable: {exc}") from None
+    if problem is not None:
+        server.stop()
+        raise UsageError(problem)
 
 
 def _run(args: argparse.Namespace, graph, overrides: dict[str, dict[str, Any]], domain_id: int) -> int:
