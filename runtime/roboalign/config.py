@@ -198,10 +198,6 @@ def from_mapping(cls: type[T], data: Mapping[str, Any] | None, *, source: str | 
         raise ConfigError(f"{'.'.join(prefix)}.{exc.message}", exc.path, exc.line, exc.column) from None
 
 
-def field_names(cls: type) -> tuple[str, ...]:
-    return tuple(f.name for f in dataclasses.fields(cls))
-
-
 def check_keys(given: Iterable[str], valid: Iterable[str], where: str = "") -> None:
     """Refuse keys outside `valid`, naming the closest valid one (for mappings that are not
     dataclasses, e.g. ROS node parameters)."""
