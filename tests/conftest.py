@@ -3,7 +3,6 @@ one torch thread for the modules that ask for it."""
 from __future__ import annotations
 
 import os
-import socket
 
 import pytest
 
@@ -28,10 +27,9 @@ def ros_domain_id(monkeypatch) -> int:
 @pytest.fixture
 def free_tcp_endpoint() -> str:
     """tcp://127.0.0.1:<free port> for a ZMQ server of this test's own."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"tcp://127.0.0.1:{port}"
+    from roboalign.serving.process import free_tcp_endpoint as free_endpoint  # lazy: pulls in zmq
+
+    return free_endpoint()
 
 
 @pytest.fixture(scope="module")

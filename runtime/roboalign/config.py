@@ -44,9 +44,9 @@ _Mark = tuple[int, int]  # 1-based line, column
 class _Located:
     """Where each value of a YAML document came from: key path -> (line, column)."""
 
-    def __init__(self, source: str | None, marks: dict[tuple, _Mark] | None = None) -> None:
+    def __init__(self, source: str | None) -> None:
         self.source = source
-        self.marks = marks if marks is not None else {}
+        self.marks: dict[tuple, _Mark] = {}
         self.override_for: dict[tuple, str] = {}  # key path -> the --set text that set it
 
     def error(self, keypath: tuple, message: str) -> ConfigError:
@@ -196,10 +196,6 @@ def from_mapping(cls: type[T], data: Mapping[str, Any] | None, *, source: str | 
         if not prefix:
             raise
         raise ConfigError(f"{'.'.join(prefix)}.{exc.message}", exc.path, exc.line, exc.column) from None
-
-
-def field_names(cls: type) -> tuple[str, ...]:
-    return tuple(f.name for f in dataclasses.fields(cls))
 
 
 def check_keys(given: Iterable[str], valid: Iterable[str], where: str = "") -> None:

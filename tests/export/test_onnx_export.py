@@ -11,7 +11,8 @@ import torch
 from roboalign.export import onnx as onnx_export
 from roboalign.export import parity
 from roboalign.export.onnx import ensure_sampler_onnx
-from roboalign.policy.action_head import FlowMatchingHead, HeadConfig
+from roboalign.policy.action_head import FlowMatchingHead
+from roboalign.policy.action_head_config import HeadConfig
 from roboalign.policy.backends import OnnxHeadRunner
 from roboalign.policy.backends.graph import find_sampler_onnx, read_metadata
 
@@ -87,7 +88,8 @@ def test_parity_report_fails_when_outputs_diverge():
 
 @pytest.mark.skipif(importlib.util.find_spec("tensorrt") is not None, reason="tensorrt is installed here")
 def test_tensorrt_absent_raises_a_clear_error_naming_the_install():
-    from roboalign.export.tensorrt import TensorRTUnavailable, build_engine, require_tensorrt
+    from roboalign.export.tensorrt import build_engine
+    from roboalign.policy.backends.tensorrt import TensorRTUnavailable, require_tensorrt
 
     with pytest.raises(TensorRTUnavailable, match="pip install"):
         require_tensorrt()

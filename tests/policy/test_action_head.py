@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from roboalign.policy.action_head import FlowMatchingHead, HeadConfig, timestep_embedding
+from roboalign.policy.action_head import FlowMatchingHead, timestep_embedding
+from roboalign.policy.action_head_config import HeadConfig
 
 CFG = HeadConfig(action_dim=7, horizon=16, state_dim=7, feature_dim=24, d_model=32, num_layers=2, num_heads=4)
 
@@ -149,7 +150,7 @@ def test_own_image_encoder_adds_image_tokens_that_change_the_velocity():
 
 
 def test_prepare_images_resizes_to_the_encoder_size_in_zero_one():
-    from roboalign.policy.action_head import prepare_images
+    from roboalign.policy.head_image import prepare_images
 
     img = np.zeros((128, 96, 3), np.uint8)
     img[:, :, 0] = 255

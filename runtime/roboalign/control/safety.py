@@ -159,10 +159,6 @@ class SafetyFilter:
         self._a = np.zeros(self.spec.dof)
         self._target = None
 
-    @property
-    def initialized(self) -> bool:
-        return self._q is not None
-
     def estop(self) -> None:
         """Latch the e-stop: stop now, ignore every command until reset()."""
         self._estopped = True

@@ -40,7 +40,3 @@ class Observation:
                 shape = getattr(img, "shape", None)
                 dtype = getattr(img, "dtype", type(img).__name__)
                 raise ValueError(f"Observation: image {name!r} must be uint8 [H, W, 3], got {dtype} {shape}")
-
-    def oldest_capture_time(self) -> float:
-        """Earliest capture time across streams (for observation-age checks)."""
-        return min(self.capture_times.values()) if self.capture_times else self.timestamp

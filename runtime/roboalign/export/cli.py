@@ -109,7 +109,8 @@ def _onnx(args: argparse.Namespace) -> int:
 
 
 def _tensorrt(args: argparse.Namespace) -> int:
-    from roboalign.export.tensorrt import ensure_sampler_engine, require_cuda, require_tensorrt
+    from roboalign.export.tensorrt import ensure_sampler_engine
+    from roboalign.policy.backends.tensorrt import require_cuda, require_tensorrt
 
     require_tensorrt()  # TensorRTUnavailable (exit 2) before any weights load
     require_cuda()

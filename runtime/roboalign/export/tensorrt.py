@@ -22,8 +22,7 @@ from roboalign.policy.backends import graph
 from roboalign.policy.backends.runners import PRECISIONS
 from roboalign.policy.backends.tensorrt import TensorRTUnavailable, require_cuda, require_tensorrt
 
-__all__ = ["PRECISIONS", "ShapeRange", "TensorRTUnavailable", "build_engine", "ensure_sampler_engine", "head_shapes",
-           "require_tensorrt"]
+__all__ = ["ShapeRange", "build_engine", "ensure_sampler_engine", "head_shapes"]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -48,9 +48,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-# HeadSizes/HeadConfig live in a torch-free module (configs load without torch); re-exported here.
-from roboalign.policy.action_head_config import CONFIG_FILE, FORMAT, VERSION, HeadConfig, HeadSizes  # noqa: F401 - re-exported
-from roboalign.policy.head_image import ImageEncoder, prepare_images  # noqa: F401 - prepare_images re-exported
+# HeadConfig lives in a torch-free module (configs load without torch).
+from roboalign.policy.action_head_config import CONFIG_FILE, HeadConfig
+from roboalign.policy.head_image import ImageEncoder
 from roboalign.policy.integrity import read_json, verify_safetensors
 
 WEIGHTS_FILE = "model.safetensors"

@@ -73,13 +73,12 @@ def read_npy(path: str | Path):
         raise CheckpointError(path, f"not a readable .npy array, damaged or truncated ({exc}); {_REPAIR}") from None
 
 
-def verify_files(folder: str | Path, recursive: bool = True) -> None:
-    """verify_safetensors / read_json on every *.safetensors and *.json in `folder` (and below)."""
+def verify_files(folder: str | Path) -> None:
+    """verify_safetensors / read_json on every *.safetensors and *.json in `folder` and below."""
     folder = Path(folder)
-    pattern = "**/*" if recursive else "*"
-    for path in sorted(folder.glob(pattern + ".safetensors")):
+    for path in sorted(folder.glob("**/*.safetensors")):
         verify_safetensors(path)
-    for path in sorted(folder.glob(pattern + ".json")):
+    for path in sorted(folder.glob("**/*.json")):
         read_json(path)
 
 

@@ -38,8 +38,9 @@ import yaml
 from roboalign.core import ActionChunk, NormStats, Observation, PolicyMetadata
 from roboalign.errors import CheckpointError
 from roboalign.policy import actions as action_frames
-from roboalign.policy.action_head import FlowMatchingHead, prepare_images
+from roboalign.policy.action_head import FlowMatchingHead
 from roboalign.policy.backends import check_backend, make_head_runner
+from roboalign.policy.head_image import prepare_images
 from roboalign.policy.integrity import read_json, record_fields, verify_files
 
 INFO_FILE = "vla.json"
@@ -316,7 +317,7 @@ def build_tiny_vla(horizon: int = 8, action_dim: int = 7, d_model: int = 32, num
                    **backbone_sizes: Any) -> VLAPolicy:
     """A randomly initialised tiny VLA (tiny Qwen2.5-VL + small head + stats of random chunks) for
     tests and wiring checks: real code paths, meaningless actions."""
-    from roboalign.policy.action_head import HeadConfig
+    from roboalign.policy.action_head_config import HeadConfig
     from roboalign.policy.tiny import build_tiny_qwen2_5_vl
 
     backbone = build_tiny_qwen2_5_vl(corpus=["touch the red block", "touch the blue cube"], **backbone_sizes)

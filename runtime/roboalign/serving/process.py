@@ -43,11 +43,11 @@ class ServerProcessError(RuntimeError):
     """The server process exited or never answered; the message quotes its log."""
 
 
-def free_tcp_endpoint(host: str = "127.0.0.1") -> str:
-    """tcp://HOST:PORT with a port free right now (a tiny race remains; fine for tests and tools)."""
+def free_tcp_endpoint() -> str:
+    """tcp://127.0.0.1:PORT with a port free right now (a tiny race remains; fine for tests and tools)."""
     with socket.socket() as s:
-        s.bind((host, 0))
-        return f"tcp://{host}:{s.getsockname()[1]}"
+        s.bind(("127.0.0.1", 0))
+        return f"tcp://127.0.0.1:{s.getsockname()[1]}"
 
 
 class ServerProcess:
@@ -58,15 +58,13 @@ class ServerProcess:
     """
 
     def __init__(self, policy: str = "expert", bind: str | None = None, extra_args: Sequence[str] = (),
-                 ready_timeout_s: float = 30.0, client_auth: ClientAuth | None = None,
-                 env: dict[str, str] | None = None, log_path: str | Path | None = None) -> None:
+                 ready_timeout_s: float = 30.0, client_auth: ClientAuth | None = None) -> None:
         self.policy = str(policy)
         self.endpoint = bind or free_tcp_endpoint()
         self.extra_args = tuple(str(a) for a in extra_args)
         self.ready_timeout_s = ready_timeout_s
         self.client_auth = client_auth
-        self.env = env
-        self._log_path = Path(log_path) if log_path else None
+        self._log_path: Path | None = None  # a temporary file, made by start()
         self._log_file = None
         self._lifeline: int | None = None  # write end of the pipe whose closing stops the server
         self.proc: subprocess.Popen | None = None
@@ -99,7 +97,7 @@ class ServerProcess:
             os.close(fd)
             self._log_path = Path(name)
         self._log_file = open(self._log_path, "ab")
-        env = {**os.environ, **(self.env or {}), "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         # os.pipe() fds are not inherited by other children; only the server gets the read end.
         lifeline_read, self._lifeline = os.pipe()
         try:

@@ -137,7 +137,6 @@ class ScriptedExpert:
         # The gripper jumps from rest to its step in one chunk step: keep that under max accel.
         g = GRIPPER_INDEX
         self._max_step[g] = min(self._max_step[g], 0.9 * self.spec.limits.max_acceleration[g] * self.dt**2)
-        self.last_phase = ""
 
     def metadata(self) -> PolicyMetadata:
         return PolicyMetadata(policy="expert", model_id="scripted-expert", robot=self.spec, cameras=self.cameras,
@@ -145,7 +144,7 @@ class ScriptedExpert:
                               task_families=tasks.FAMILIES, privileged_inputs=PRIVILEGED_INPUTS)
 
     def reset(self) -> None:
-        self.last_phase = ""
+        """Stateless between calls: every chunk is planned from its observation alone."""
 
     # ------------------------------------------------------------------------------- planning
     def _family(self, obs: Observation) -> str:
@@ -159,12 +158,9 @@ class ScriptedExpert:
         above = top + np.array([0.0, 0.0, HOVER])
         path: list[tuple[np.ndarray, float]] = []
         if np.linalg.norm(tcp[:2] - top[:2]) > ALIGN_XY:
-            self.last_phase = "approach"
             if tcp[2] < above[2] - 0.02:
                 path.append((np.array([tcp[0], tcp[1], above[2]]), SLOW))
             path.append((above, FAST))
-        else:
-            self.last_phase = "descend"
         path.append((touch, SLOW))
         return path, float(np.arctan2(target[1], target[0]))
 
@@ -180,12 +176,10 @@ class ScriptedExpert:
         pre = np.array([block[0], block[1], PUSH_HEIGHT]) - PRE_PUSH_BACKOFF * u3
         path: list[tuple[np.ndarray, float]] = []
         if lateral < 0.012 and contact_gap - 0.015 < behind < PRE_PUSH_BACKOFF + 0.03 and tcp[2] < PUSH_HEIGHT + 0.02:
-            self.last_phase = "push"
+            pass  # behind the block, in line with the pad: push straight on to the goal
         elif np.linalg.norm(tcp[:2] - pre[:2]) < ALIGN_XY and tcp[2] < SAFE_HEIGHT + 0.03:
-            self.last_phase = "descend"
             path.append((pre, SLOW))
         else:
-            self.last_phase = "approach"
             if tcp[2] < SAFE_HEIGHT - 0.02:
                 path.append((np.array([tcp[0], tcp[1], SAFE_HEIGHT]), SLOW))
             path.append((np.array([pre[0], pre[1], SAFE_HEIGHT]), FAST))

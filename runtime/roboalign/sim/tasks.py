@@ -26,7 +26,6 @@ FAMILIES = ("touch", "push")
 CAMERAS = ("front", "wrist")  # the cameras of sim/assets/arm.xml (tests/sim pins this)
 
 BLOCK_HALF = 0.0225  # m, half edge of the cubes (must match sim/assets/arm.xml)
-PAD_HALF = 0.05  # m, half edge of the target pad
 TOUCH_RADIUS = 0.03  # m
 PAD_TOLERANCE = 0.04  # m, |block centre - pad centre| per axis (block fully over the pad)
 SUCCESS_HOLD_S = 0.2  # s the condition must hold before success latches

@@ -63,12 +63,3 @@ def dequantize(q: np.ndarray, scale: float) -> np.ndarray:
     """Integer coefficients [..., H, D] -> normalised chunks [..., H, D] (float64)."""
     m = dct_matrix(q.shape[-2])
     return m.T @ (q / float(scale))
-
-
-def dct_scipy(x: np.ndarray) -> np.ndarray:
-    """Reference transform (scipy.fft.dct along time); tests check dct_matrix against it."""
-    return scipy.fft.dct(x, type=2, norm="ortho", axis=-2)
-
-
-def idct_scipy(c: np.ndarray) -> np.ndarray:
-    return scipy.fft.idct(c, type=2, norm="ortho", axis=-2)

@@ -151,11 +151,6 @@ class FastTokenizer:
         q = self._quantize(self._normalize(x))
         return self._bpe.encode_texts([self._bpe.to_text(r) for r in q.reshape(q.shape[0], -1)])
 
-    def encode_batch_normalized(self, chunks: np.ndarray) -> list[list[int]]:
-        x = self._check_chunks(chunks, ndim=3, physical=False)
-        q = self._quantize(x)
-        return self._bpe.encode_texts([self._bpe.to_text(r) for r in q.reshape(q.shape[0], -1)])
-
     def _quantize(self, x: np.ndarray) -> np.ndarray:
         # No clip of q to the symbol radius is needed: |x| <= 1 and H <= max_horizon bound every
         # coefficient by scale*sqrt(H) < radius (dct.py).

@@ -25,14 +25,7 @@ import numpy as np
 from roboalign.core import NormStats
 from roboalign.policy import actions as action_frames
 from roboalign.training.head_config import HeadRunConfig
-from roboalign.training.head_features import (  # noqa: F401 - re-exported for scripts
-    FeatureSet,
-    cached_features,
-    cached_images,
-    compute_features,
-    open_frames,
-    sim_target_labels,
-)
+from roboalign.training.head_features import FeatureSet, cached_features, cached_images, open_frames, sim_target_labels
 
 
 class HeadData:
@@ -137,7 +130,8 @@ def run_head_training(cfg: HeadRunConfig, log=print) -> dict[str, Any]:
     """Train, save a VLA checkpoint in train.output_dir, return (and write) a summary."""
     import torch
 
-    from roboalign.policy.action_head import FlowMatchingHead, HeadConfig
+    from roboalign.policy.action_head import FlowMatchingHead
+    from roboalign.policy.action_head_config import HeadConfig
     from roboalign.policy.backbone import Backbone
     from roboalign.policy.vla import VLAInfo, VLAPolicy, truncate_backbone
 

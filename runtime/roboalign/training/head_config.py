@@ -11,7 +11,7 @@ configs/head_tiny.yaml
 
     cfg = config.load(HeadRunConfig, "configs/head_tiny.yaml", ["train.steps=500"])
 
-`head:` is roboalign.policy.action_head.HeadSizes itself (its defaults and checks live there
+`head:` is roboalign.policy.action_head_config.HeadSizes itself (its defaults and checks live there
 once); the shapes the data decides (action, state and feature sizes, cameras) are filled in at
 training time. Every check here runs at load time, before the backbone or any feature is loaded.
 """

@@ -125,8 +125,8 @@ def cached_features(backbone, backbone_path: str, paths: tuple[str, ...], cfg: H
 
 def cached_images(paths: tuple[str, ...], cfg: HeadRunConfig, size: int, log=print) -> np.ndarray:
     """Camera images of every frame resized for the head's own encoder: uint8 [N, cams, 3, S, S]
-    (same frame order as the features; the resize is action_head.prepare_images)."""
-    from roboalign.policy.action_head import prepare_images
+    (same frame order as the features; the resize is head_image.prepare_images)."""
+    from roboalign.policy.head_image import prepare_images
 
     d = cfg.data
     key = json.dumps({"paths": [str(Path(p).resolve()) for p in paths], "size": size, "cameras": d.cameras,
