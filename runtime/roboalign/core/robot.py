@@ -17,7 +17,7 @@ import yaml
 
 from roboalign.config import check_keys, read_yaml
 from roboalign.core.camera import Camera
-from roboalign.core.kinematics import KinematicChain
+from roboalign.core.kinematics import KinematicChain, Kinematics
 from roboalign.errors import ConfigError, RoboAlignError
 
 _SPEC_KEYS = ("name", "joint_names", "limits", "control_rate_hz", "gripper_index", "kinematics")
@@ -261,6 +261,11 @@ class Robot(abc.ABC):
     @abc.abstractmethod
     def read_state(self) -> JointState:
         """The newest measured joints, in RobotSpec order, stamped with their capture time."""
+
+    def kinematics(self, tool_offset: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> Kinematics | None:
+        """Forward kinematics of this arm's tool point (tool_offset: m in its flange/tool frame),
+        or None when this robot has none (then a Cartesian workspace check cannot run)."""
+        return None
 
     @abc.abstractmethod
     def send_command(self, positions: np.ndarray) -> None:

@@ -4,7 +4,7 @@
     x, y, z = kin.tool_position(q_arm)
 
 A spec with a `kinematics:` DH table gets pinocchio FK (roboalign.robots.dh, the `kinematics`
-extra); the MuJoCo sim arm gets MuJoCo's own FK of its tcp site (roboalign.robots.sim_arm).
+extra); the MuJoCo sim arm gets MuJoCo's own FK of its tcp site (roboalign.sim.kinematics).
 """
 from __future__ import annotations
 
@@ -29,8 +29,8 @@ def kinematics_for(spec: RobotSpec, tool_offset: Sequence[float] = (0.0, 0.0, 0.
 
         return DHKinematics(spec.kinematics, spec.arm_joint_names, tool_offset=offset)
     if spec.name == SIM_ARM_NAME:
-        from roboalign.robots.sim_arm import SimArmKinematics  # lazy: pulls in mujoco
+        from roboalign.sim.kinematics import SimToolKinematics  # lazy: pulls in mujoco
 
-        return SimArmKinematics(tool_offset=offset)
+        return SimToolKinematics(tool_offset=offset)
     raise ConfigError(f"robot {spec.name!r} has no kinematic model: add a `kinematics:` DH table to its "
                       "robot YAML (see configs/robots/fr3.yaml) or turn the workspace check off")

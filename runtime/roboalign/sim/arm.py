@@ -115,6 +115,12 @@ class SimArm(Robot):
     def spec(self) -> RobotSpec:
         return sim_robot_spec()
 
+    def kinematics(self, tool_offset: tuple[float, float, float] = (0.0, 0.0, 0.0)):
+        """MuJoCo FK of the tcp site (+ tool_offset, m, site frame): roboalign.sim.kinematics."""
+        from roboalign.sim.kinematics import SimToolKinematics  # that module imports this one
+
+        return SimToolKinematics(tool_offset)
+
     @property
     def cameras(self) -> dict[str, SimCamera]:
         """The cameras this arm was built with, by name (a subset of camera_names)."""
