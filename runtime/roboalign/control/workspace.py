@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from roboalign.core.kinematics import Kinematics
 
-BISECTION_TOLERANCE = 1e-6  # rad: joint-space width at which the bisection stops (~1 um at the tool)
+BISECTION_TOLERANCE = 1e-4  # rad: joint-space width at which the bisection stops (<= 0.1 mm at 1 m reach)
 MAX_BISECTION_STEPS = 40
 
 
