@@ -37,6 +37,7 @@ from safety_reference import ReferenceSafetyFilter  # noqa: E402
 
 from roboalign.control.safety import SafetyConfig, SafetyFilter  # noqa: E402
 from roboalign.core.robot import RobotSpec  # noqa: E402
+from roboalign.errors import RoboAlignError  # noqa: E402
 from roboalign.robots import kinematics_for  # noqa: E402
 from roboalign.sim.arm import sim_robot_spec  # noqa: E402
 
@@ -100,15 +101,14 @@ def bench_workspace(spec: RobotSpec, home: np.ndarray, kin, box_half: float, n: 
     out = {}
     for name, commands in (("inside", np.array(inside)), ("clamping", roaming)):
         off = per_call_us(lambda: SafetyFilter(spec, SafetyConfig()), home, commands, repeats)
-        on = per_call_us(lambda: SafetyFilter(spec, config, kin), home, commands, repeats)  # noqa: B023
+        on = per_call_us(lambda: SafetyFilter(spec, config, kin), home, commands, repeats)
         out[name] = {"without_workspace": off, "with_workspace": on,
                      "workspace_cost_us": round(on["mean_us"] - off["mean_us"], 2)}
-    fk = [kin.tool_position(np.asarray(c)[arm]) for c in roaming[:10]]  # warm
+    joints = [c[arm].tolist() for c in roaming]
     t0 = time.perf_counter()
-    for c in roaming:
-        kin.tool_position(c[arm])
-    out["fk_call_us"] = round((time.perf_counter() - t0) / len(roaming) * 1e6, 2)
-    del fk
+    for q in joints:
+        kin.tool_position(q)
+    out["fk_call_us"] = round((time.perf_counter() - t0) / len(joints) * 1e6, 2)
     return out
 
 
@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> dict:
         ready = np.array([0.0, -0.785, 0.0, -2.356, 0.0, 1.571, 0.785])
         result["workspace_fr3_pinocchio_fk"] = bench_workspace(fr3, ready, kinematics_for(fr3, (0, 0, 0.1034)),
                                                                0.1, args.calls, args.repeats)
-    except Exception as exc:  # noqa: BLE001 - pinocchio is an optional extra
+    except RoboAlignError as exc:  # pinocchio (the kinematics extra) is not installed
         result["workspace_fr3_pinocchio_fk"] = f"skipped: {exc}"
     text = json.dumps(result, indent=2)
     print(text)

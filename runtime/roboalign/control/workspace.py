@@ -48,21 +48,24 @@ class Workspace:
     def last_safe(self, start: list[float], end: list[float], allowed: float) -> tuple[list[float], float]:
         """The point of the joint segment start -> end furthest along it (by bisection) whose
         violation stays <= allowed, and that violation. `start` itself must satisfy it; the
-        result is `start` exactly when no step along the segment does."""
+        result is `start` exactly when no step along the segment does.
+        The tool point of the returned joints is left in `last_position`."""
         delta = [b - a for a, b in zip(start, end)]
         span = max(abs(d) for d in delta)
-        low, high, low_violation = 0.0, 1.0, None
+        low, high, low_violation, low_position = 0.0, 1.0, None, None
         for _ in range(MAX_BISECTION_STEPS):
             if (high - low) * span <= BISECTION_TOLERANCE:
                 break
             mid = 0.5 * (low + high)
             violation = self.violation([a + mid * d for a, d in zip(start, delta)])
             if violation <= allowed:
-                low, low_violation = mid, violation
+                low, low_violation, low_position = mid, violation, self.last_position
             else:
                 high = mid
-        if low_violation is None:  # never found a safe step: stay where we are
+        if low_violation is None:  # no safe step along the segment: stay where we are
+            self.violation(start)
             return list(start), allowed
+        self.last_position = low_position
         return [a + low * d for a, d in zip(start, delta)], low_violation
 
     def describe(self) -> str:

@@ -99,6 +99,9 @@ class SafetyNode(Node):
     def _kinematics(self, config: SafetyConfig, tool_offset: list[float]):
         """FK of the tool point when a workspace bound is set (fails closed: a robot without a
         kinematic model, or without pinocchio for a DH table, refuses to start)."""
+        if len(tool_offset) != 3:
+            raise ConfigError(f"tool_offset: expected [x, y, z] in metres, got {list(tool_offset)}",
+                              path=f"node {self.get_name()}")
         if not config.has_workspace:
             return None
         from roboalign.robots import kinematics_for  # lazy: pinocchio / mujoco only when needed
