@@ -116,6 +116,24 @@ def test_an_arm_started_outside_the_workspace_moves_no_further_out():
     np.testing.assert_allclose(d.command, Q0, atol=1e-6)
 
 
+def test_the_direct_loop_keeps_the_sim_arms_tool_above_the_table_plane():
+    """The scripted expert pushes blocks with its fingertip centre ~2 cm above the table top;
+    with the table plane at 3 cm the loop (Robot.kinematics() -> SafetyFilter) cuts those
+    commands back and every command sent keeps the tool point above it."""
+    from roboalign.control.loop import LoopConfig
+    from roboalign.sim.arm import SimArm
+    from roboalign.sim.episodes import run_sim_episode
+    from roboalign.sim.expert import ScriptedExpert
+
+    arm = SimArm(cameras=())
+    heights: list[float] = []
+    config = LoopConfig(safety=SafetyConfig(table_height=0.03))
+    result = run_sim_episode(arm, ScriptedExpert(), 0, task="push", max_seconds=6.0, config=config,
+                             stop_on_success=False, on_tick=lambda tick: heights.append(tool(tick.command)[2]))
+    assert min(heights) >= 0.03 - EPS
+    assert result.loop.safety["workspace"] > 0
+
+
 def test_the_workspace_needs_forward_kinematics():
     with pytest.raises(ValueError, match="no kinematics was given"):
         SafetyFilter(SPEC, CONFIG)
