@@ -168,7 +168,9 @@ class ControlLoop:
                                               cfg.max_observation_skew, privileged=privileged is not None)
         self._safety_config = dataclasses.replace(cfg.safety, control_period=cfg.control_period)
         self.executor = ChunkExecutor(robot.spec, cfg.crossfade, cfg.late_tolerance)
-        self.safety = SafetyFilter(robot.spec, self._safety_config)
+        # A Cartesian workspace (safety.workspace_min/max, table_height) needs the robot's FK.
+        self._kinematics = robot.kinematics() if self._safety_config.has_workspace else None
+        self.safety = SafetyFilter(robot.spec, self._safety_config, self._kinematics)
 
     def run(self, instruction: str, max_seconds: float, until: Callable[[], bool] | None = None) -> LoopResult:
         """One episode from the robot's current pose: at most `max_seconds` on the robot's clock,
@@ -179,7 +181,7 @@ class ControlLoop:
         period = cfg.control_period
         # Fresh executor and filter per run: counts are per run, nothing plays over from before.
         self.executor = ChunkExecutor(robot.spec, cfg.crossfade, cfg.late_tolerance)
-        self.safety = SafetyFilter(robot.spec, self._safety_config)
+        self.safety = SafetyFilter(robot.spec, self._safety_config, self._kinematics)
         self.policy.reset()
         wall0 = time.perf_counter()
         t0 = robot.now()

@@ -1,7 +1,7 @@
 """SafetyFilter: the software safety layer between every command source and the arm.
 
-Pure Python + numpy, no ROS: the safety node is wiring around this class, and tests drive it
-directly with any input sequence. It enforces the safety contract of shared/DESIGN.md:
+Pure Python, no ROS: the safety node is wiring around this class, and tests drive it directly
+with any input sequence. It enforces the safety contract of shared/DESIGN.md:
 
 - non-finite values or a wrong joint count are rejected; the filter keeps tracking the last
   safe (accepted) target;
@@ -14,6 +14,16 @@ directly with any input sequence. It enforces the safety contract of shared/DESI
   before a limit (invariant q + v|v| / (2 a_max) inside the band), so position, velocity and
   acceleration limits hold together at every step, whatever the call timing (the price: a
   stream that stops exactly on a limit is braked about v*dt early);
+- optional Cartesian workspace (an axis-aligned box and/or a table plane for the tool point,
+  through forward kinematics, roboalign.control.workspace): a target whose tool point lies
+  outside is cut back along the joint segment from the current output to the last point
+  inside (state WORKSPACE), so the output approaches the boundary on its braking curve; and
+  every output step is checked too: a step that would take the tool point out is cut back the
+  same way, so the output's tool point never leaves the workspace. That last guard is a wall,
+  not a braking curve (the step stops short, velocity drops at once: the acceleration limit
+  yields to the wall); the target clamp keeps it for paths that bulge out between two points
+  inside. An output that starts outside (initialised there) may only move so that it gets no
+  further out;
 - watchdog on the caller's monotonic clock: no valid command for `watchdog_timeout` seconds
   -> the target is dropped, the output decelerates to a stop and holds there; only a command
   given to filter() after that moment moves it again, an older one is never replayed;
@@ -22,16 +32,24 @@ directly with any input sequence. It enforces the safety contract of shared/DESI
   `reset()`. `reset()` clears the latch but drops the target too, so the arm stays still
   until a command arrives in a later filter() call: a reset alone never resumes motion.
 
-Units: rad, rad/s, rad/s^2 (the gripper in its RobotSpec unit), seconds.
+Speed: the per-joint arithmetic runs on plain Python floats (for D <= ~10 joints numpy's
+per-call overhead dominated: ~120-220 us per 7-joint command with small arrays, ~15-25 us
+now); benchmarks/control/bench_safety.py measures it against the previous implementation,
+tests/control/test_safety_equivalence.py pins identical outputs.
+
+Units: rad, rad/s, rad/s^2 (the gripper in its RobotSpec unit), seconds, metres (workspace).
 """
 from __future__ import annotations
 
 import dataclasses
 import enum
+import math
 from typing import Any
 
 import numpy as np
 
+from roboalign.control.workspace import Workspace
+from roboalign.core.kinematics import Kinematics
 from roboalign.core.robot import RobotSpec
 
 
@@ -41,15 +59,33 @@ class SafetyState(str, enum.Enum):
     OK = "ok"                # command accepted and passed on unchanged
     LIMITED = "limited"      # command accepted, output smoothed by velocity/acceleration limits
     CLAMPED = "clamped"      # command accepted, target was outside the position band
+    WORKSPACE = "workspace"  # command accepted, target or output step cut back at the Cartesian workspace
     REJECTED = "rejected"    # command invalid (NaN/inf, wrong size): still tracking the last safe one
     HOLD = "hold"            # no valid target (none yet, watchdog fired, after reset): stopping/still
     ESTOPPED = "estopped"    # e-stop latched: stopping/still until reset()
 
 
+INF = math.inf
+NO_BOX_MIN = (-INF, -INF, -INF)
+NO_BOX_MAX = (INF, INF, INF)
+
+
+def _point(value: Any, name: str, unbounded: tuple[float, float, float]) -> list[float]:
+    if value is None:
+        return list(unbounded)
+    try:
+        point = [float(v) for v in value]
+    except (TypeError, ValueError):
+        raise ValueError(f"SafetyConfig.{name} must be [x, y, z] in metres, got {value!r}") from None
+    if len(point) != 3 or any(math.isnan(v) for v in point):
+        raise ValueError(f"SafetyConfig.{name} must be 3 numbers [x, y, z] (m), got {value!r}")
+    return point
+
+
 @dataclasses.dataclass(frozen=True)
 class SafetyConfig:
-    """Limits of the safety filter. Every limit is a fraction of the RobotSpec's own limits,
-    so a config can only make the arm more conservative than its datasheet."""
+    """Limits of the safety filter. Every joint limit is a fraction of the RobotSpec's own
+    limits, so a config can only make the arm more conservative than its datasheet."""
 
     position_margin: float = 0.02          # rad kept clear of each arm joint's limits
     gripper_margin: float = 0.0            # gripper units kept clear of the gripper's limits
@@ -59,6 +95,13 @@ class SafetyConfig:
     watchdog_timeout: float = 0.25         # s without a valid command before stopping
     stale_deceleration_scale: float = 1.0  # fraction of the accel limit used to stop when stale
     control_period: float | None = None    # s; None = spec.control_period
+    # Cartesian workspace of the tool point, in the arm's base frame (m). Infinite bounds are no
+    # bounds (the defaults: no workspace check; null reads as these defaults too). Any finite
+    # bound needs forward kinematics (SafetyFilter's `kinematics`). Lists, as YAML and ROS
+    # parameters give them (a list field leaves the config unhashable: nothing hashes it).
+    workspace_min: list[float] = dataclasses.field(default_factory=lambda: list(NO_BOX_MIN))  # lowest x, y, z
+    workspace_max: list[float] = dataclasses.field(default_factory=lambda: list(NO_BOX_MAX))  # highest x, y, z
+    table_height: float = -INF             # the tool point never goes below this z
 
     def __post_init__(self) -> None:
         for name in ("velocity_scale", "acceleration_scale", "stale_deceleration_scale"):
@@ -75,6 +118,25 @@ class SafetyConfig:
             raise ValueError(f"SafetyConfig.watchdog_timeout must be > 0 s, got {self.watchdog_timeout}")
         if self.control_period is not None and not (np.isfinite(self.control_period) and self.control_period > 0):
             raise ValueError(f"SafetyConfig.control_period must be > 0 s or null, got {self.control_period}")
+        low = _point(self.workspace_min, "workspace_min", NO_BOX_MIN)
+        high = _point(self.workspace_max, "workspace_max", NO_BOX_MAX)
+        object.__setattr__(self, "workspace_min", low)
+        object.__setattr__(self, "workspace_max", high)
+        if not all(a < b for a, b in zip(low, high)):
+            raise ValueError(f"SafetyConfig: workspace_min {list(low)} must be below workspace_max {list(high)} on x, y, z")
+        table = -INF if self.table_height is None else float(self.table_height)
+        if math.isnan(table) or table == INF:
+            raise ValueError(f"SafetyConfig.table_height must be a z in metres (-inf = no table), got {self.table_height}")
+        object.__setattr__(self, "table_height", table)
+
+    @property
+    def has_box(self) -> bool:
+        return any(math.isfinite(v) for v in self.workspace_min + self.workspace_max)
+
+    @property
+    def has_workspace(self) -> bool:
+        """Whether any workspace bound is finite (then the filter needs forward kinematics)."""
+        return self.has_box or math.isfinite(self.table_height)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> SafetyConfig:
@@ -108,9 +170,13 @@ class SafetyFilter:
     `filter(command_or_None, now)` once per control step (now: monotonic seconds). `None`
     means "no new command this step": the filter keeps tracking the last accepted target
     until the watchdog fires. Not thread-safe: call it from one thread (the control loop).
+
+    kinematics: forward kinematics of the tool point (roboalign.robots.kinematics_for(spec));
+    required when the config sets a workspace box or table height, unused otherwise.
     """
 
-    def __init__(self, spec: RobotSpec, config: SafetyConfig | None = None) -> None:
+    def __init__(self, spec: RobotSpec, config: SafetyConfig | None = None,
+                 kinematics: Kinematics | None = None) -> None:
         self.spec = spec
         self.config = config or SafetyConfig()
         cfg = self.config
@@ -131,33 +197,58 @@ class SafetyFilter:
                 raise ValueError("SafetyConfig.jerk_scale is set but the RobotSpec has no max_jerk")
             self.max_jerk = lim.max_jerk * cfg.jerk_scale
         self.period = float(cfg.control_period or spec.control_period)
+        self.workspace = self._make_workspace(kinematics) if cfg.has_workspace else None
         self.counts: dict[str, int] = {s.value: 0 for s in SafetyState}
         self.counts["watchdog_trips"] = 0
-        self._q: np.ndarray | None = None     # last output, rad
-        self._v = np.zeros(spec.dof)          # last output velocity, rad/s
-        self._a = np.zeros(spec.dof)          # last output acceleration, rad/s^2 (for jerk)
-        self._target: np.ndarray | None = None
-        self._target_velocity = np.zeros(spec.dof)  # rad/s of the command stream
-        self._last_command_time = -np.inf
+        # The same limits as plain float lists: the per-joint loops below run on them.
+        self._n = spec.dof
+        self._lo, self._hi = self.lower.tolist(), self.upper.tolist()
+        self._vmax, self._amax = self.max_velocity.tolist(), self.max_acceleration.tolist()
+        self._jmax = None if self.max_jerk is None else self.max_jerk.tolist()
+        self._zeros = [0.0] * spec.dof
+        self._q: list[float] | None = None    # last output, rad
+        self._v = list(self._zeros)           # last output velocity, rad/s
+        self._a = list(self._zeros)           # last output acceleration, rad/s^2 (for jerk)
+        self._target: list[float] | None = None
+        self._target_velocity = list(self._zeros)  # rad/s of the command stream
+        self._violation = 0.0                 # m the output's tool point lies outside the workspace
+        self._walled = False                  # this step's output was cut back at the workspace
+        self._last_command_time = -math.inf
         self._last_now: float | None = None
         self._estopped = False
+
+    def _make_workspace(self, kinematics: Kinematics | None) -> Workspace:
+        cfg = self.config
+        if kinematics is None:
+            raise ValueError("SafetyConfig sets a workspace (box or table height) but no kinematics was given: "
+                             "pass kinematics=roboalign.robots.kinematics_for(spec)")
+        missing = [n for n in kinematics.joint_names if n not in self.spec.joint_names]
+        if missing:
+            raise ValueError(f"kinematics joints {missing} are not joints of robot {self.spec.name!r} "
+                             f"{list(self.spec.joint_names)}")
+        index = [self.spec.joint_names.index(n) for n in kinematics.joint_names]
+        box = (cfg.workspace_min, cfg.workspace_max) if cfg.has_box else (None, None)
+        table = cfg.table_height if math.isfinite(cfg.table_height) else None
+        return Workspace(kinematics, index, *box, table)
 
     # ---- lifecycle -------------------------------------------------------------------
     def initialize(self, current_positions: np.ndarray) -> None:
         """Start from the measured joints at rest (the output never jumps away from them).
 
         Drops any target: the arm stays still until the next command. A measurement outside
-        the margin band is accepted as is; from there the output only moves back inwards.
+        the margin band (or the workspace) is accepted as is; from there the output only moves
+        back inwards (or no further out).
         """
         q = np.asarray(current_positions, dtype=np.float64).reshape(-1)
         if q.shape[0] != self.spec.dof or not np.all(np.isfinite(q)):
             raise ValueError(
                 f"SafetyFilter.initialize needs {self.spec.dof} finite measured positions, got {q.tolist()}"
             )
-        self._q = q.copy()
-        self._v = np.zeros(self.spec.dof)
-        self._a = np.zeros(self.spec.dof)
+        self._q = q.tolist()
+        self._v = list(self._zeros)
+        self._a = list(self._zeros)
         self._target = None
+        self._violation = 0.0 if self.workspace is None else self.workspace.violation(self._q)
 
     def estop(self) -> None:
         """Latch the e-stop: stop now, ignore every command until reset()."""
@@ -176,7 +267,7 @@ class SafetyFilter:
 
     @property
     def output(self) -> np.ndarray | None:
-        return None if self._q is None else self._q.copy()
+        return None if self._q is None else np.array(self._q)
 
     # ---- one control step ------------------------------------------------------------
     def filter(self, command: np.ndarray | None, now: float, rejected_reason: str | None = None) -> SafetyDecision:
@@ -187,21 +278,28 @@ class SafetyFilter:
         try:
             now = float(now)
         except (TypeError, ValueError):
-            now = float("nan")
+            now = math.nan
         reasons: list[str] = []
-        if not np.isfinite(now):
+        if not math.isfinite(now):
             reasons.append("non-finite clock value: no time advanced")
             now = self._last_now if self._last_now is not None else 0.0
         # dt never exceeds the control period, so a late call never makes a bigger step.
-        dt = self.period if self._last_now is None else float(np.clip(now - self._last_now, 0.0, self.period))
+        if self._last_now is None:
+            dt = self.period
+            self._last_now = now
+        else:
+            gap = now - self._last_now
+            dt = self.period if gap > self.period else (gap if gap > 0.0 else 0.0)
+            if now > self._last_now:
+                self._last_now = now
         if dt < 1e-9:
             dt = 0.0  # sub-nanosecond steps move nothing (and would overflow err / dt)
-        self._last_now = now if self._last_now is None else max(self._last_now, now)
         if self._q is None:
             self.counts[SafetyState.HOLD.value] += 1
             return SafetyDecision(None, SafetyState.HOLD, ("not initialised: call initialize() with the measured joints",))
 
-        rejected = fresh = clamped_now = False
+        rejected = fresh = clamped_now = walled_target = False
+        self._walled = False  # set by _apply when the workspace cut this step's output short
         if command is not None or rejected_reason is not None:
             target, why = (None, rejected_reason) if rejected_reason is not None else self._validate(command)
             if target is None:
@@ -210,18 +308,20 @@ class SafetyFilter:
             elif self._estopped:
                 reasons.append("command ignored: e-stop latched (call reset, then send a fresh command)")
             else:
-                clamped = np.clip(target, self.lower, self.upper)
-                moved = np.flatnonzero(clamped != target)
-                if moved.size:
+                clamped = [h if x > h else (lo if x < lo else x) for x, lo, h in zip(target, self._lo, self._hi)]
+                if clamped != target:
+                    moved = [i for i, (c, x) in enumerate(zip(clamped, target)) if c != x]
                     clamped_now = True
                     reasons.append("target clamped to position limits on " + self._names(moved))
+                if self.workspace is not None:
+                    clamped, walled_target = self._clamp_to_workspace(clamped, reasons)
                 # How fast the command stream moves (rad/s): a command is followed exactly only
                 # if the output could then keep pace with it, so a step never ends in overshoot.
                 if self._target is not None:
                     gap = max(now - self._last_command_time, self.period)
-                    self._target_velocity = (clamped - self._target) / gap
+                    self._target_velocity = [(c - p) / gap for c, p in zip(clamped, self._target)]
                 else:
-                    self._target_velocity = np.zeros(self.spec.dof)
+                    self._target_velocity = list(self._zeros)
                 self._target = clamped
                 self._last_command_time = now
                 fresh = True
@@ -238,99 +338,169 @@ class SafetyFilter:
             state = SafetyState.REJECTED if rejected else SafetyState.HOLD
             self._step_stop(dt, self.config.stale_deceleration_scale)
         else:
-            limited = self._step_track(dt, self._target_velocity if fresh else np.zeros(self.spec.dof))
+            limited = self._step_track(dt, self._target_velocity if fresh else self._zeros)
             if limited:
                 reasons.append(limited)
-            deviation = float(np.max(np.abs(self._q - self._target)))
+            deviation = max(abs(q - t) for q, t in zip(self._q, self._target))
             if rejected:
                 state = SafetyState.REJECTED
+            elif self._walled or walled_target:
+                state = SafetyState.WORKSPACE
             elif clamped_now:
                 state = SafetyState.CLAMPED
             elif deviation > 1e-9 or limited:
                 state = SafetyState.LIMITED
             else:
                 state = SafetyState.OK
+        if self._walled:
+            x, y, z = self.workspace.last_position
+            reasons.append(f"workspace: output step stopped at the boundary ({self.workspace.describe()}), "
+                           f"tool at ({x:.3f}, {y:.3f}, {z:.3f}) m")
         self.counts[state.value] += 1
-        return SafetyDecision(self._q.copy(), state, tuple(reasons), self._v.copy(), deviation)
+        return SafetyDecision(np.array(self._q), state, tuple(reasons), np.array(self._v), deviation)
 
     # ---- internals -------------------------------------------------------------------
-    def _validate(self, command: Any) -> tuple[np.ndarray | None, str]:
+    def _validate(self, command: Any) -> tuple[list[float] | None, str]:
         try:
-            arr = np.asarray(command, dtype=np.float64).reshape(-1)
+            values = np.asarray(command, dtype=np.float64).reshape(-1).tolist()
         except (TypeError, ValueError):
             return None, f"not a numeric array ({type(command).__name__})"
-        if arr.shape[0] != self.spec.dof:
-            return None, f"{arr.shape[0]} values, expected {self.spec.dof} ({', '.join(self.spec.joint_names)})"
-        bad = np.flatnonzero(~np.isfinite(arr))
-        if bad.size:
-            return None, "non-finite values on " + self._names(bad)
-        return arr, ""
+        if len(values) != self._n:
+            return None, f"{len(values)} values, expected {self._n} ({', '.join(self.spec.joint_names)})"
+        total = sum(values)
+        if total - total != 0.0:  # some value is NaN or inf (or the sum overflowed): look closer
+            bad = [i for i, x in enumerate(values) if not math.isfinite(x)]
+            if bad:
+                return None, "non-finite values on " + self._names(bad)
+        return values, ""
 
-    def _names(self, idx: np.ndarray) -> str:
+    def _names(self, idx: list[int]) -> str:
         return ", ".join(self.spec.joint_names[i] for i in idx)
 
-    def _hard_window(self, dt: float) -> tuple[np.ndarray, np.ndarray]:
-        """Velocities allowed this step by the velocity, acceleration and position limits.
-
-        The position part keeps q' + v'|v'| / (2 a) inside the band (room to brake at a).
-        If the previous step kept that invariant, v - a dt always satisfies it, so the window
-        is never empty (up to rounding; then position wins, see _apply).
-        """
-        a = self.max_acceleration
-        room_up = np.maximum(self.upper - self._q, 0.0)
-        room_down = np.maximum(self._q - self.lower, 0.0)
-        cap_up = a * (-dt + np.sqrt(dt * dt + 2.0 * room_up / a))
-        cap_down = a * (-dt + np.sqrt(dt * dt + 2.0 * room_down / a))
-        low = np.maximum.reduce([self._v - a * dt, -self.max_velocity, -cap_down])
-        high = np.minimum.reduce([self._v + a * dt, self.max_velocity, cap_up])
-        return low, high
-
-    def _apply(self, v_new: np.ndarray, dt: float) -> None:
-        low, high = self._hard_window(dt)
-        v_new = np.minimum(np.maximum(v_new, low), high)  # high wins if rounding emptied the window
-        if dt <= 0.0:
-            return  # no time passed: nothing can move, the velocity stays as it was
-        q_new = self._q + v_new * dt
-        inside = (self._q >= self.lower) & (self._q <= self.upper)
-        clipped = inside & ((q_new < self.lower) | (q_new > self.upper))
-        if np.any(clipped):  # rounding only: the window above already keeps the band
-            q_new = np.where(clipped, np.clip(q_new, self.lower, self.upper), q_new)
-            v_new = np.where(clipped, (q_new - self._q) / dt, v_new)
-        self._a = (v_new - self._v) / dt
-        self._q, self._v = q_new, v_new
+    def _clamp_to_workspace(self, target: list[float], reasons: list[str]) -> tuple[list[float], bool]:
+        """(`target` cut back along the segment from the current output to the last point whose
+        tool point is inside the workspace (or, from an output outside, no further out), whether
+        it was cut)."""
+        ws = self.workspace
+        if ws.violation(target) <= self._violation:
+            return target, False
+        x, y, z = ws.last_position
+        safe, _ = ws.last_safe(self._q, target, self._violation)
+        reasons.append(f"target clamped to the workspace ({ws.describe()}): its tool point "
+                       f"({x:.3f}, {y:.3f}, {z:.3f}) m is outside")
+        return safe, True
 
     def _step_stop(self, dt: float, decel_scale: float) -> None:
-        decel = self.max_acceleration * decel_scale * dt
-        self._apply(np.clip(0.0, self._v - decel, self._v + decel), dt)
+        if dt <= 0.0:
+            return  # no time passed: nothing can move, the velocity stays as it was
+        desired = []
+        for v, a in zip(self._v, self._amax):
+            decel = a * decel_scale * dt
+            low, high = v - decel, v + decel
+            desired.append(high if 0.0 > high else (low if 0.0 < low else 0.0))  # clip(0, low, high)
+        self._apply(desired, dt, None)
 
-    def _step_track(self, dt: float, target_velocity: np.ndarray) -> str:
+    def _step_track(self, dt: float, target_velocity: list[float]) -> str:
         """Move towards the target; returns a reason when a limit changed the motion.
 
         target_velocity: rad/s of the command stream (0 on a step with no new command).
+
+        Per joint: follow exactly only where the acceleration limit allows it now AND the next
+        step can match the stream's own velocity u. Elsewhere close the gap along the braking
+        curve in the frame moving with the stream: a stationary target is approached without
+        overshoot or ringing, a moving one is caught up with instead of trailed at a constant
+        lag. gap: how far the output trails where the stream was one step ago (err minus the
+        stream's own motion during this step); closing it exactly gives v = err / dt.
         """
         if dt <= 0.0:
             return ""
-        a = self.max_acceleration
-        u = np.clip(target_velocity, -self.max_velocity, self.max_velocity)
-        err = self._target - self._q
-        exact = err / dt  # reach the target this step
-        # Follow exactly only where the acceleration limit allows it now AND the next step can
-        # match the stream's own velocity u. Elsewhere close the gap along the braking curve in
-        # the frame moving with the stream: a stationary target is approached without overshoot
-        # or ringing, a moving one is caught up with instead of trailed at a constant lag.
-        # gap: how far the output trails where the stream was one step ago (err minus the
-        # stream's own motion during this step); closing it exactly gives v = err / dt.
-        gap = err - u * dt
-        dist = np.abs(gap)
-        brake = a * (-dt + np.sqrt(dt * dt + 2.0 * dist / a))
-        reachable = (np.abs(exact - self._v) <= a * dt + 1e-12) & (np.abs(exact - u) <= a * dt + 1e-12)
-        desired = np.where(reachable, exact, u + np.sign(gap) * np.minimum(dist / dt, brake))
-        if self.max_jerk is not None:
-            jd = self.max_jerk * dt
-            desired = np.clip(desired, self._v + (self._a - jd) * dt, self._v + (self._a + jd) * dt)
-        low, high = self._hard_window(dt)
-        limited = np.flatnonzero((desired < low - 1e-12) | (desired > high + 1e-12) | ~reachable)
-        self._apply(desired, dt)
-        if limited.size:
-            return "velocity/acceleration limited on " + self._names(limited)
+        jerk = self._jmax
+        dt2 = dt * dt
+        desired = []
+        limited = []
+        for i, (q, v, t, tv, a, vm) in enumerate(zip(self._q, self._v, self._target, target_velocity,
+                                                     self._amax, self._vmax)):
+            u = vm if tv > vm else (-vm if tv < -vm else tv)
+            err = t - q
+            exact = err / dt
+            gap = err - u * dt
+            dist = abs(gap)
+            adt = a * dt + 1e-12
+            reachable = abs(exact - v) <= adt and abs(exact - u) <= adt
+            if reachable:
+                want = exact
+            else:
+                brake = a * (-dt + math.sqrt(dt2 + 2.0 * dist / a))
+                step = dist / dt
+                if brake < step:
+                    step = brake
+                want = u + step if gap > 0.0 else (u - step if gap < 0.0 else u)
+            if jerk is not None:
+                jd = jerk[i] * dt
+                low_j, high_j = v + (self._a[i] - jd) * dt, v + (self._a[i] + jd) * dt
+                want = high_j if want > high_j else (low_j if want < low_j else want)
+            desired.append(want)
+            if not reachable:
+                limited.append(i)
+        self._apply(desired, dt, limited)
+        if limited:
+            return "velocity/acceleration limited on " + self._names(sorted(set(limited)))
         return ""
+
+    def _apply(self, desired: list[float], dt: float, limited: list[int] | None) -> None:
+        """Advance the output by the velocities `desired`, each cut to its hard window (the
+        velocities the velocity, acceleration and position limits allow this step); then the
+        workspace guard. limited: collects the joints whose desired velocity left the window.
+
+        The position part of the window keeps q' + v'|v'| / (2 a) inside the band (room to
+        brake at a). If the previous step kept that invariant, v - a dt always satisfies it, so
+        the window is never empty (up to rounding; then position wins: high is applied last).
+        """
+        dt2 = dt * dt
+        q_new, v_new = [], []
+        for i, (q, v, want, a, vm, lo, hi) in enumerate(zip(self._q, self._v, desired, self._amax, self._vmax,
+                                                            self._lo, self._hi)):
+            room_up = hi - q
+            room_down = q - lo
+            cap_up = a * (-dt + math.sqrt(dt2 + 2.0 * (room_up if room_up > 0.0 else 0.0) / a))
+            cap_down = a * (-dt + math.sqrt(dt2 + 2.0 * (room_down if room_down > 0.0 else 0.0) / a))
+            adt = a * dt
+            low = v - adt
+            if -vm > low:
+                low = -vm
+            if -cap_down > low:
+                low = -cap_down
+            high = v + adt
+            if vm < high:
+                high = vm
+            if cap_up < high:
+                high = cap_up
+            if limited is not None and (want < low - 1e-12 or want > high + 1e-12):
+                limited.append(i)
+            vn = want if want > low else low
+            if vn > high:
+                vn = high
+            qn = q + vn * dt
+            if lo <= q <= hi and (qn < lo or qn > hi):  # rounding only: the window keeps the band
+                qn = hi if qn > hi else lo
+                vn = (qn - q) / dt
+            q_new.append(qn)
+            v_new.append(vn)
+        if self.workspace is not None and q_new != self._q:
+            q_new, v_new = self._guard_workspace(q_new, v_new, dt)
+        self._a = [(vn - v) / dt for vn, v in zip(v_new, self._v)]
+        if self._walled:
+            self._a = list(self._zeros)  # the wall took the step's acceleration: jerk restarts from rest
+        self._q, self._v = q_new, v_new
+
+    def _guard_workspace(self, q_new: list[float], v_new: list[float], dt: float) -> tuple[list, list]:
+        """Cut an output step whose tool point would leave the workspace (or get further out)
+        back to the last point of the step that does not; velocities follow the cut step."""
+        ws = self.workspace
+        violation = ws.violation(q_new)
+        if violation <= self._violation:
+            self._violation = violation
+            return q_new, v_new
+        q_cut, self._violation = ws.last_safe(self._q, q_new, self._violation)
+        self._walled = True
+        return q_cut, [(qn - q) / dt for qn, q in zip(q_cut, self._q)]

@@ -17,9 +17,10 @@ import yaml
 
 from roboalign.config import check_keys, read_yaml
 from roboalign.core.camera import Camera
+from roboalign.core.kinematics import KinematicChain, Kinematics
 from roboalign.errors import ConfigError, RoboAlignError
 
-_SPEC_KEYS = ("name", "joint_names", "limits", "control_rate_hz", "gripper_index")
+_SPEC_KEYS = ("name", "joint_names", "limits", "control_rate_hz", "gripper_index", "kinematics")
 _LIMIT_KEYS = ("lower", "upper", "max_velocity", "max_acceleration", "max_jerk")
 
 @dataclasses.dataclass(frozen=True)
@@ -65,6 +66,8 @@ class RobotSpec:
 
     `joint_names` lists every commanded dimension, the gripper included (as the last entry
     when there is one), so an ActionChunk of dimension D maps 1:1 onto these names.
+    `kinematics` (optional): the arm's published DH table, one row per arm joint (joint_names
+    without the gripper, in order), for forward kinematics (roboalign.robots).
     """
 
     name: str
@@ -72,6 +75,7 @@ class RobotSpec:
     limits: JointLimits
     control_rate_hz: float
     gripper_index: int | None = None
+    kinematics: KinematicChain | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "joint_names", tuple(self.joint_names))
@@ -86,10 +90,20 @@ class RobotSpec:
             raise ValueError("RobotSpec.control_rate_hz must be a positive number of Hz")
         if self.gripper_index is not None and not 0 <= self.gripper_index < self.dof:
             raise ValueError("RobotSpec.gripper_index out of range")
+        if self.kinematics is not None and self.kinematics.dof != len(self.arm_joint_names):
+            raise ValueError(
+                f"RobotSpec {self.name!r}: kinematics has {self.kinematics.dof} DH rows but the arm has "
+                f"{len(self.arm_joint_names)} joints {list(self.arm_joint_names)}"
+            )
 
     @property
     def dof(self) -> int:
         return len(self.joint_names)
+
+    @property
+    def arm_joint_names(self) -> tuple[str, ...]:
+        """joint_names without the gripper: the joints a kinematic chain moves."""
+        return tuple(n for i, n in enumerate(self.joint_names) if i != self.gripper_index)
 
     @property
     def control_period(self) -> float:
@@ -109,6 +123,7 @@ class RobotSpec:
                 "max_acceleration": self.limits.max_acceleration.tolist(),
                 "max_jerk": None if self.limits.max_jerk is None else self.limits.max_jerk.tolist(),
             },
+            **({"kinematics": self.kinematics.to_dict()} if self.kinematics is not None else {}),
         }
 
     @classmethod
@@ -135,6 +150,7 @@ class RobotSpec:
                 limits=limits,
                 control_rate_hz=float(data["control_rate_hz"]),
                 gripper_index=data.get("gripper_index"),
+                kinematics=None if data.get("kinematics") is None else KinematicChain.from_dict(data["kinematics"]),
             )
         except KeyError as exc:
             raise ValueError(f"robot spec is missing the field {exc.args[0]!r}") from None
@@ -245,6 +261,11 @@ class Robot(abc.ABC):
     @abc.abstractmethod
     def read_state(self) -> JointState:
         """The newest measured joints, in RobotSpec order, stamped with their capture time."""
+
+    def kinematics(self, tool_offset: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> Kinematics | None:
+        """Forward kinematics of this arm's tool point (tool_offset: m in its flange/tool frame),
+        or None when this robot has none (then a Cartesian workspace check cannot run)."""
+        return None
 
     @abc.abstractmethod
     def send_command(self, positions: np.ndarray) -> None:

@@ -15,6 +15,7 @@ import numpy as np
 
 from roboalign.control.observation import ObservationAssembler, Privileged
 from roboalign.core.camera import Frame
+from roboalign.core.kinematics import Kinematics
 from roboalign.core.observation import Observation
 from roboalign.core.robot import JointLimits, JointState, Robot, RobotNotConnectedError, RobotSpec
 from roboalign.sensors.sim import SimCamera
@@ -114,6 +115,12 @@ class SimArm(Robot):
     @property
     def spec(self) -> RobotSpec:
         return sim_robot_spec()
+
+    def kinematics(self, tool_offset: tuple[float, float, float] = (0.0, 0.0, 0.0)) -> Kinematics:
+        """MuJoCo FK of the tcp site (+ tool_offset, m, site frame): roboalign.sim.kinematics."""
+        from roboalign.sim.kinematics import SimToolKinematics  # that module imports this one
+
+        return SimToolKinematics(tool_offset)
 
     @property
     def cameras(self) -> dict[str, SimCamera]:

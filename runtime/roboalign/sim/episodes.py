@@ -105,7 +105,7 @@ def _policy_id(policy: Policy) -> str:
         return type(policy).__name__
 
 
-SAFETY_KEYS = ("ok", "limited", "clamped", "rejected", "hold", "estopped", "watchdog_trips")
+SAFETY_KEYS = ("ok", "limited", "clamped", "workspace", "rejected", "hold", "estopped", "watchdog_trips")
 
 
 def summarize(results: list[SimEpisodeResult], policy: str, wall_s: float) -> dict[str, Any]:

@@ -4,11 +4,17 @@ IK is damped least squares (Levenberg-Marquardt step) on the 6x6 site Jacobian f
 dq = J^T (J J^T + lambda^2 I)^-1 e, with e = [position error (m); orientation error (rad)].
 Warm-started from a nearby solution it converges in one or two iterations, which is what the
 scripted expert needs along a densely sampled path.
+
+SimToolKinematics: the same FK behind the core.Kinematics interface (what the safety filter's
+Cartesian workspace check reads), for SimArm.kinematics() and roboalign.robots.kinematics_for.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
+from roboalign.core.kinematics import Kinematics
 from roboalign.sim.gl import configure_gl
 
 configure_gl()
@@ -90,3 +96,40 @@ class ArmKinematics:
         self._update(q)
         err_p = float(np.linalg.norm(position - self.data.site_xpos[self._site]))
         return q, err_p
+
+
+class SimToolKinematics(Kinematics):
+    """FK of the sim arm's tool point for joints joint1..joint6 (rad), on a private MjData.
+
+    The tool point is the "tcp" site (between the fingertips) plus `tool_offset` (m) in the
+    site's frame. Frame: MuJoCo world = the arm's base frame (base at the origin, table top at
+    z = 0). The sim arm has no DH table: its geometry is arm.xml, so MuJoCo's FK is the exact one.
+    """
+
+    def __init__(self, tool_offset: Sequence[float] = (0.0, 0.0, 0.0), site: str = "tcp") -> None:
+        self.joint_names = ARM_JOINTS
+        self.model = load_model()
+        self.data = mujoco.MjData(self.model)
+        m = self.model
+        self._qadr = [int(m.jnt_qposadr[m.joint(n).id]) for n in ARM_JOINTS]
+        self._site = m.site(site).id
+        self._offset = np.asarray(tool_offset, dtype=np.float64).reshape(3)
+        self._has_offset = bool(np.any(self._offset != 0.0))
+
+    def _update(self, q: Sequence[float] | np.ndarray) -> None:
+        qpos = self.data.qpos
+        for adr, value in zip(self._qadr, q):
+            qpos[adr] = value
+        mujoco.mj_kinematics(self.model, self.data)
+
+    def tool_pose(self, q: Sequence[float] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        self._update(q)
+        rot = self.data.site_xmat[self._site].reshape(3, 3).copy()
+        return self.data.site_xpos[self._site] + rot @ self._offset, rot
+
+    def tool_position(self, q: Sequence[float] | np.ndarray) -> tuple[float, float, float]:
+        if self._has_offset:
+            return super().tool_position(q)
+        self._update(q)
+        x, y, z = self.data.site_xpos[self._site].tolist()
+        return x, y, z

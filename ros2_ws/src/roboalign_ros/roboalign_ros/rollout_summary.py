@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 STAGES = ("observation->chunk", "command->arm", "server_roundtrip")
-INTERVENTIONS = ("limited", "clamped", "rejected", "hold", "estopped", "watchdog_trips")
+INTERVENTIONS = ("limited", "clamped", "workspace", "rejected", "hold", "estopped", "watchdog_trips")
 
 
 def percentiles(samples: Sequence[float]) -> dict[str, float | int | None]:

@@ -24,6 +24,7 @@ episodes) also re-initialises the filter from the next joint state.
 """
 from __future__ import annotations
 
+import math
 import threading
 import time
 
@@ -36,6 +37,7 @@ from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
 from roboalign.control.safety import SafetyConfig, SafetyFilter, SafetyState
+from roboalign.errors import ConfigError, RoboAlignError
 from roboalign_ros import qos
 from roboalign_ros.conversions import (
     command_from_trajectory,
@@ -62,12 +64,20 @@ class SafetyNode(Node):
             watchdog_timeout=declare(self, "watchdog_timeout", 0.25, "s without a valid command before stopping", low=0.01, high=10.0),
             stale_deceleration_scale=declare(self, "stale_deceleration_scale", 1.0, "fraction of the acceleration limit used to stop on a stale stream", low=0.01, high=1.0),
             control_period=1.0 / rate,
+            workspace_min=list(declare(self, "workspace_min", [-math.inf] * 3, "m: lowest tool point x, y, z "
+                                        "(arm base frame); -inf = unbounded", element=float)),
+            workspace_max=list(declare(self, "workspace_max", [math.inf] * 3, "m: highest tool point x, y, z "
+                                        "(arm base frame); inf = unbounded", element=float)),
+            table_height=declare(self, "table_height", -math.inf, "m: the tool point never goes below this z "
+                                 "(arm base frame); -inf = no table"),
         )
+        tool_offset = declare(self, "tool_offset", [0.0, 0.0, 0.0], "m: the tool point in the flange frame "
+                              "(sim: the tcp site), for the workspace check", element=float)
         self.max_command_age = declare(self, "max_command_age", 0.5, "s: commands stamped older than this on arrival are dropped", low=0.0, high=60.0)
         diag_rate = declare(self, "diagnostics_rate_hz", 2.0, "rate of /safety/state (Hz)", low=0.1, high=50.0)
         refuse_undeclared(self)
         self.spec = load_robot_spec(robot)
-        self.filter = SafetyFilter(self.spec, config)
+        self.filter = SafetyFilter(self.spec, config, self._kinematics(config, tool_offset))
         self.period = config.control_period
         self.counts = {"dropped_before_reset": 0, "dropped_too_old": 0, "malformed": 0, "published": 0}
         self.last_decision = None
@@ -85,6 +95,23 @@ class SafetyNode(Node):
         self.create_service(Trigger, "/safety/reset", self._on_reset)
         self.create_timer(self.period, self._on_timer)
         self.create_timer(1.0 / diag_rate, self._publish_state)
+
+    def _kinematics(self, config: SafetyConfig, tool_offset: list[float]):
+        """FK of the tool point when a workspace bound is set (fails closed: a robot without a
+        kinematic model, or without pinocchio for a DH table, refuses to start)."""
+        if len(tool_offset) != 3:
+            raise ConfigError(f"tool_offset: expected [x, y, z] in metres, got {list(tool_offset)}",
+                              path=f"node {self.get_name()}")
+        if not config.has_workspace:
+            return None
+        from roboalign.robots import kinematics_for  # lazy: pinocchio / mujoco only when needed
+
+        try:
+            return kinematics_for(self.spec, tool_offset)
+        except ConfigError as exc:
+            raise ConfigError(f"workspace: {exc.message}", path=f"node {self.get_name()}") from None
+        except RoboAlignError as exc:
+            raise ConfigError(f"workspace: {exc}", path=f"node {self.get_name()}") from None
 
     # ---- inputs ---------------------------------------------------------------------------
     def _on_joint_state(self, msg: JointState) -> None:
