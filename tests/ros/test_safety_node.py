@@ -29,7 +29,9 @@ Q0 = np.array([0.0, 0.3, 1.2, 0.0, 1.6, 0.0, 0.0])
 
 
 class SafetyRig:
-    """The safety node alone + a probe that plays the arm (joint states) and the executor."""
+    """The safety node alone + a probe that plays the executor and an ideal arm: while the
+    probe spins, it reports at 100 Hz that the joints are exactly where they were last
+    commanded (Q0 before any command)."""
 
     def __init__(self, domain_id: int, **params) -> None:
         self.runner = GraphRunner(load_graph(), only=("safety",), domain_id=domain_id,
@@ -39,16 +41,17 @@ class SafetyRig:
         self.out = self.probe.subscribe(JointTrajectory, "/arm/command", qos.COMMAND)
         self.joints = self.probe.publisher(JointState, "/joint_states", qos.SENSOR)
         self.commands = self.probe.publisher(JointTrajectory, "/arm/command_raw", qos.COMMAND)
+        self.probe.node.create_timer(0.01, self._report_joints)
 
     def now(self):
         return self.probe.node.get_clock().now().to_msg()
 
-    def initialise(self, q=Q0) -> None:
-        def tick():
-            self.joints.publish(joint_state_msg(NAMES, q, None, self.now()))
-            self.probe.spin_for(0.02)
-            return bool(self.out)
-        self.probe.spin_until(tick, 10.0, "the safety node's first /arm/command")
+    def _report_joints(self) -> None:
+        q = command_from_trajectory(self.out[-1], NAMES) if self.out else Q0
+        self.joints.publish(joint_state_msg(NAMES, q, None, self.now()))
+
+    def initialise(self) -> None:
+        self.probe.spin_until(lambda: bool(self.out), 10.0, "the safety node's first /arm/command")
 
     def send(self, q, seconds: float) -> None:
         """Stream command q (array or callable of time) at 50 Hz for `seconds`."""
@@ -136,7 +139,7 @@ def test_when_estop_latched_before_start_expect_no_motion_and_reset_rules(ros_do
         assert not refused.success and "still asserted" in refused.message
 
         estop_pub.publish(Bool(data=False))
-        rig.probe.spin_until(lambda: not rig.node._estop_input, 5.0, "the e-stop release")
+        rig.probe.spin_until(lambda: not rig.node.estop_asserted, 5.0, "the e-stop release")
         accepted = rig.probe.call(Trigger, "/safety/reset")
         assert accepted.success and not rig.node.filter.estopped
         mark = len(rig.out)
