@@ -171,5 +171,5 @@ def test_with_heartbeat_expect_no_source_or_a_silent_one_to_be_a_lost_heartbeat(
     assert m.heartbeat_reason(0.2) is None
     m.update("pedal", False, 0.3)
     reason = m.heartbeat_reason(0.3)
-    assert reason is not None and "1 of 2 source(s) silent for 0.300 s" in reason
+    assert reason is not None and "1 of 2 source(s) silent (keyboard) for 0.300 s" in reason
     assert m.forget_silent(0.3) == 1 and m.heartbeat_reason(0.3) is None

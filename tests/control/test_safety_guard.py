@@ -55,9 +55,9 @@ def test_when_estop_asserted_expect_latched_and_reset_refused_until_released():
     guard = SafetyGuard(SPEC, NO_HEARTBEAT)
     clock = Clock(guard)
     clock.run(0.1, estop=True)
-    assert guard.stopped and guard.active == {StopReason.ESTOP: "e-stop asserted on /safety/estop"}
+    assert guard.stopped and guard.active == {StopReason.ESTOP: "e-stop asserted on /safety/estop by button"}
     answer = guard.reset(clock.t)
-    assert not answer.accepted and "still asserted" in answer.message
+    assert not answer.accepted and "still asserted on /safety/estop by button" in answer.message
     clock.run(0.3, estop=False)
     assert guard.stopped  # released is not reset
     answer = guard.reset(clock.t)
@@ -72,7 +72,7 @@ def test_when_heartbeat_is_lost_expect_latched_stop_even_after_it_returns():
     assert guard.reset(clock.t).accepted
     clock.run(0.5)  # the e-stop node died: joint states still flow
     assert guard.active.keys() == {StopReason.HEARTBEAT}
-    assert "heartbeat lost" in guard.reason and "silent for" in guard.reason
+    assert "heartbeat lost: 1 of 1 source(s) silent (button) for" in guard.reason
     clock.run(0.3, estop=False, source="new estop node")
     assert guard.stopped
     answer = guard.reset(clock.t)  # forgets the dead source, keeps the live one

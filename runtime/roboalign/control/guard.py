@@ -99,10 +99,11 @@ class SafetyGuard:
         return "; ".join(self.active.values())
 
     # ---- inputs ------------------------------------------------------------------------------
-    def on_estop(self, source: Hashable, asserted: bool, now: float) -> None:
-        self.estop.update(source, asserted, now)
+    def on_estop(self, source: Hashable, asserted: bool, now: float, name: str | None = None) -> None:
+        """An e-stop message from `source` (a key per publisher); `name`: who it is, for people."""
+        self.estop.update(source, asserted, now, name)
         if asserted:
-            self._activate(StopReason.ESTOP, "e-stop asserted on /safety/estop")
+            self._activate(StopReason.ESTOP, f"e-stop asserted on /safety/estop by {self.estop.name(source)}")
 
     def on_joint_state(self, stamp: float, positions: np.ndarray, now: float) -> bool:
         """A measured joint state (stamp: the sender's clock); True when it is fresh."""
@@ -140,7 +141,8 @@ class SafetyGuard:
         Sources whose heartbeat is gone are forgotten (the reset acknowledges them)."""
         self.estop.forget_silent(now)
         if self.estop.asserted:
-            return ResetAnswer(False, "e-stop still asserted on /safety/estop: release it first")
+            who = ", ".join(self.estop.asserting())
+            return ResetAnswer(False, f"e-stop still asserted on /safety/estop by {who}: release it first")
         for why in (self.estop.heartbeat_reason(now), self.joints.stale_reason(now)):
             if why is not None:
                 return ResetAnswer(False, f"cannot reset: {why}")

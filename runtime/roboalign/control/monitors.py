@@ -17,7 +17,6 @@ timing. Each monitor answers with a reason a person can act on, or None when all
 """
 from __future__ import annotations
 
-import collections
 import dataclasses
 import math
 from collections.abc import Hashable, Sequence
@@ -104,7 +103,11 @@ class FollowingErrorMonitor:
         if mask.shape != (len(self.joint_names),):
             raise ValueError(f"monitored needs one flag per joint ({len(self.joint_names)}), got {mask.shape}")
         self._mask = mask
-        self._commands: collections.deque[tuple[float, np.ndarray]] = collections.deque()
+        # Commands in a numpy buffer, oldest first, live in [_start, _end): one joint state costs
+        # a binary search and a min/max over the window (~10 us at 500 Hz commands, 0.25 s).
+        self._times = np.empty(64)
+        self._commands = np.empty((64, len(self.joint_names)))
+        self._start = self._end = 0
         self._over_since: float | None = None
         self.peak = 0.0                  # rad: largest error measured since the last clear()
         self.peak_joint = ""
@@ -112,37 +115,47 @@ class FollowingErrorMonitor:
     def clear(self) -> None:
         """Forget every command (after a stop or a re-initialisation): nothing is compared
         until the next command()."""
-        self._commands.clear()
+        self._start = self._end = 0
         self._over_since = None
 
     def command(self, positions: np.ndarray, now: float) -> None:
         q = np.asarray(positions, dtype=np.float64).reshape(-1)
         if q.shape[0] != self._mask.shape[0] or not np.all(np.isfinite(q)):
             return  # the filter only emits finite commands of the right size; never compare junk
-        if self._commands and now < self._commands[-1][0]:
-            now = self._commands[-1][0]  # keep the history ordered whatever the caller's timing
-        self._commands.append((float(now), q.copy()))
+        if self._end > self._start and now < self._times[self._end - 1]:
+            now = float(self._times[self._end - 1])  # keep the history ordered whatever the caller's timing
+        if self._end == len(self._times):
+            self._make_room()
+        self._times[self._end] = now
+        self._commands[self._end] = q
+        self._end += 1
         # Keep the newest command older than the window: it was in effect at the window's start.
-        while len(self._commands) > 1 and self._commands[1][0] <= now - self.delay:
-            self._commands.popleft()
+        self._start += self._in_effect_at(now - self.delay)
+
+    def _in_effect_at(self, t: float) -> int:
+        """Offset from _start of the command in effect at time t (0 if none is that old)."""
+        k = int(np.searchsorted(self._times[self._start:self._end], t, side="right")) - 1
+        return max(k, 0)
+
+    def _make_room(self) -> None:
+        live = self._end - self._start
+        if live * 2 > len(self._times):  # mostly live: grow
+            self._times = np.resize(self._times, 2 * len(self._times))
+            self._commands = np.resize(self._commands, (2 * len(self._commands), self._commands.shape[1]))
+        self._times[:live] = self._times[self._start:self._end]
+        self._commands[:live] = self._commands[self._start:self._end]
+        self._start, self._end = 0, live
 
     def error(self, positions: np.ndarray, now: float) -> np.ndarray | None:
         """Per-joint error (rad, 0 for unmonitored joints), or None with no command yet."""
-        if not self._commands:
+        if self._end == self._start:
             return None
         q = np.asarray(positions, dtype=np.float64).reshape(-1)
-        start = now - self.delay
-        window = [c for t, c in self._commands if t > start]
-        older = [c for t, c in self._commands if t <= start]
-        if older:
-            window.append(older[-1])
-        elif not window:
-            return None
-        stack = np.asarray(window)
-        low, high = stack.min(axis=0), stack.max(axis=0)
-        err = np.maximum.reduce([low - q, q - high, np.zeros_like(q)])
-        if not np.all(np.isfinite(err)):
-            err = np.where(np.isfinite(err), err, np.inf)  # a non-finite measurement is no evidence of following
+        window = self._commands[self._start + self._in_effect_at(now - self.delay):self._end]
+        low, high = window.min(axis=0), window.max(axis=0)
+        err = np.maximum(np.maximum(low - q, q - high), 0.0)
+        # NaN never compares: a non-finite measurement is no evidence of following.
+        err = np.where(np.isfinite(q), err, np.inf)
         return np.where(self._mask, err, 0.0)
 
     def measure(self, positions: np.ndarray, now: float) -> FollowingFault | None:
@@ -179,10 +192,21 @@ class EStopMonitor:
             raise ValueError(f"e-stop heartbeat timeout must be > 0 s or None, got {heartbeat_timeout}")
         self.heartbeat_timeout = heartbeat_timeout
         self._sources: dict[Hashable, tuple[bool, float]] = {}  # source -> (asserted, last heard)
+        self._names: dict[Hashable, str] = {}                   # source -> how a person knows it
 
-    def update(self, source: Hashable, asserted: bool, now: float) -> None:
+    def update(self, source: Hashable, asserted: bool, now: float, name: str | None = None) -> None:
+        """`name`: who the source is, for messages (e.g. its ROS node); defaults to the key."""
         key = source if self.heartbeat_timeout is not None else "any"
         self._sources[key] = (bool(asserted), float(now))
+        if name or key not in self._names:
+            self._names[key] = name or str(source)
+
+    def name(self, source: Hashable) -> str:
+        return self._names.get(source, str(source))
+
+    def asserting(self) -> list[str]:
+        """Names of the sources whose last message said True."""
+        return [self.name(s) for s, (asserted, _) in self._sources.items() if asserted]
 
     @property
     def asserted(self) -> bool:
@@ -207,8 +231,9 @@ class EStopMonitor:
         silent = self.silent(now)
         if silent:
             age = max(a for _, a in silent)
-            return (f"e-stop heartbeat lost: {len(silent)} of {len(self._sources)} source(s) silent for "
-                    f"{age:.3f} s (limit {self.heartbeat_timeout:.3f} s)")
+            names = ", ".join(self.name(s) for s, _ in silent)
+            return (f"e-stop heartbeat lost: {len(silent)} of {len(self._sources)} source(s) silent ({names}) "
+                    f"for {age:.3f} s (limit {self.heartbeat_timeout:.3f} s)")
         return None
 
     def forget_silent(self, now: float) -> int:
@@ -216,4 +241,5 @@ class EStopMonitor:
         silent = [s for s, _ in self.silent(now)]
         for source in silent:
             del self._sources[source]
+            self._names.pop(source, None)
         return len(silent)

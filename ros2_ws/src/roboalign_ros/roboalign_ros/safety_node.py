@@ -110,7 +110,8 @@ class SafetyNode(Node):
         self._diag_pub = self.create_publisher(DiagnosticArray, "/safety/state", qos.STATE)
         self.create_subscription(JointTrajectory, "/arm/command_raw", self._on_command, qos.COMMAND)
         self.create_subscription(JointState, "/joint_states", self._on_joint_state, qos.SENSOR)
-        on_estop = (lambda msg, info: self._on_estop(msg, _publisher(info))) if _PER_SOURCE else self._on_estop
+        self._source_names: dict[bytes, str] = {}  # publisher GID -> its node, once discovered
+        on_estop = (lambda msg, info: self._on_estop(msg, _publisher_gid(info))) if _PER_SOURCE else self._on_estop
         self.create_subscription(Bool, "/safety/estop", on_estop, qos.LATCHED)
         self.create_service(Trigger, "/safety/reset", self._on_reset)
         self.create_timer(self.period, self._on_timer)
@@ -188,11 +189,25 @@ class SafetyNode(Node):
             if now - self._last_command > 1.5 * self.period:
                 self._step(None, now)
 
-    def _on_estop(self, msg: Bool, source: object = "any") -> None:
+    def _on_estop(self, msg: Bool, gid: bytes = b"") -> None:
+        name = self._source_name(gid)
         with self._lock:
             now = time.monotonic()
-            self.guard.on_estop(source, bool(msg.data), now)
+            self.guard.on_estop(gid or "any", bool(msg.data), now, name)
             self._sync(now)
+
+    def _source_name(self, gid: bytes) -> str:
+        """The node publishing with this GID, for diagnostics ("publisher <id>" until discovered)."""
+        if not gid:
+            return "a publisher"
+        name = self._source_names.get(gid)
+        if name is None:
+            for info in self.get_publishers_info_by_topic("/safety/estop"):
+                if bytes(info.endpoint_gid) == gid and not info.node_name.startswith("_NODE_NAME_UNKNOWN"):
+                    name = f"{info.node_namespace.rstrip('/')}/{info.node_name}"
+                    self._source_names[gid] = name
+                    break
+        return name or f"publisher {gid.hex()[-8:]}"
 
     @property
     def estop_asserted(self) -> bool:
@@ -310,10 +325,10 @@ class SafetyNode(Node):
         self._diag_pub.publish(msg)
 
 
-def _publisher(info) -> object:
+def _publisher_gid(info) -> bytes:
     """The e-stop source of a message: its publisher's GID (one key per publisher)."""
     gid = (info or {}).get("publisher_gid") or {}
-    return bytes(gid.get("data", b"")) or "any"
+    return bytes(gid.get("data", b""))
 
 
 def main(args=None) -> int:
