@@ -121,7 +121,8 @@ def test_when_estop_heartbeat_is_lost_expect_the_arm_to_stop(rigs, estops):
 
 # ---- 7: the command stream stops ----------------------------------------------------------------
 def test_when_command_stream_stops_expect_the_arm_halts_within_the_watchdog_bound(rigs):
-    rig = rigs(watchdog_timeout=WATCHDOG)
+    rig = rigs(watchdog_timeout=WATCHDOG, diagnostics_rate_hz=20.0)
+    state = rig.probe.subscribe(DiagnosticArray, "/safety/state", qos.STATE)
     target = rig.position()
     target[0] += 2.0  # far: the arm runs at its 2 rad/s limit towards it
     rig.send(target, 0.5)
@@ -134,6 +135,8 @@ def test_when_command_stream_stops_expect_the_arm_halts_within_the_watchdog_boun
     bound = WATCHDOG + 1.5 * 0.02 + 2.0 / 8.0 + 0.25
     assert halted_after <= bound, f"still moving {halted_after:.3f} s after the last command (bound {bound:.3f} s)"
     assert rig.safety.intervention_counts()["watchdog_trips"] == 1
+    rig.wait(lambda: state and "watchdog" in state[-1].status[0].message, 2.0, "the diagnostics saying why")
+    assert state[-1].status[0].message.startswith("hold (watchdog: no valid command for 0.200 s")
 
 
 # ---- 8: joint states freeze, a joint is blocked ----------------------------------------------------

@@ -99,6 +99,7 @@ class SafetyNode(Node):
         self.counts = {"dropped_before_reset": 0, "dropped_too_old": 0, "malformed": 0, "published": 0}
         self.last_decision = None
         self.max_deviation = 0.0      # rad: largest |safe - requested| since the last episode reset
+        self.hold_reason = "no command yet"  # why the output last went to hold (the watchdog)
         self._lock = threading.Lock()  # the runner thread calls reset_episode() while we spin
         self._reset_stamp = -np.inf   # ROS seconds: commands stamped earlier are dropped
         self._needs_init = True       # initialise from the next joint state stamped after reset
@@ -277,6 +278,10 @@ class SafetyNode(Node):
         self.max_deviation = max(self.max_deviation, decision.deviation)
         if decision.reasons and decision.state is not SafetyState.OK:
             self.get_logger().debug("; ".join(decision.reasons))
+            watchdog = [r for r in decision.reasons if r.startswith("watchdog")]
+            if watchdog:
+                self.hold_reason = watchdog[0]
+                self.get_logger().warning(watchdog[0])
         if decision.command is None:
             return
         if stamp is None:
@@ -304,12 +309,15 @@ class SafetyNode(Node):
             stopped, guard = self.guard.stopped, self.guard.status(time.monotonic())
             estopped = any(r in self.guard.active for r in (StopReason.ESTOP, StopReason.HEARTBEAT))
             initialised = not self._needs_init
+            hold_reason = self.hold_reason
         status = DiagnosticStatus(name="roboalign/safety", hardware_id=self.spec.name)
         state = decision.state.value if decision is not None else "uninitialised"
         if stopped:
             status.level, status.message = DiagnosticStatus.ERROR, f"stopped: {guard['stop_reason']}"[:500]
-        elif not initialised or state == SafetyState.HOLD.value:
-            status.level, status.message = DiagnosticStatus.WARN, f"{state}: holding still"
+        elif not initialised:
+            status.level, status.message = DiagnosticStatus.WARN, "waiting for /joint_states: holding still"
+        elif state == SafetyState.HOLD.value:
+            status.level, status.message = DiagnosticStatus.WARN, f"hold ({hold_reason}): holding still"
         else:
             status.level, status.message = DiagnosticStatus.OK, state
         values = [KeyValue(key="state", value=state), KeyValue(key="stopped", value=str(stopped)),
