@@ -90,7 +90,7 @@ class SafetyNode(Node):
         diag_rate = declare(self, "diagnostics_rate_hz", 2.0, "rate of /safety/state (Hz)", low=0.1, high=50.0)
         guard_config = self._declare_guard()
         driver_stop = declare(self, "driver_stop_service", "", "std_srvs/Trigger service of the arm driver called "
-                              "on every stop (e.g. /io_and_status_controller/hand_back_control); empty = none")
+                              "on every stop (e.g. /dashboard_client/stop of the UR driver); empty = none")
         refuse_undeclared(self)
         self.spec = load_robot_spec(robot)
         self.filter = SafetyFilter(self.spec, config)
