@@ -14,6 +14,7 @@ rclpy = pytest.importorskip("rclpy")
 from rclpy.context import Context  # noqa: E402
 
 from roboalign.errors import ConfigError  # noqa: E402
+from roboalign_ros.estop_node import EStopNode  # noqa: E402
 from roboalign_ros.executor_node import ExecutorNode  # noqa: E402
 from roboalign_ros.graph import load_graph  # noqa: E402
 from roboalign_ros.params import ParameterError  # noqa: E402
@@ -50,6 +51,8 @@ def start(node_class, context, *ros_args: str):
     (ExecutorNode, "crosfade", "crossfade"),
     (PolicyNode, "replan_perod", "replan_period"),
     (SimNode, "camera_rate", "camera_rate_hz"),
+    (EStopNode, "rate", "rate_hz"),
+    (SafetyNode, "estop_heartbeat_timout", "estop_heartbeat_timeout"),
 ])
 def test_every_node_refuses_a_misspelt_parameter_naming_the_closest(node_class, typo, meant, context):
     with pytest.raises(ParameterError, match=f"{typo}: not a parameter of this node; did you mean {meant}\\?"):
@@ -75,6 +78,43 @@ def test_an_integer_for_a_seconds_parameter_means_that_many_seconds(context):
 def test_a_bad_value_is_refused_in_words(ros_arg, says, context):
     with pytest.raises(ConfigError, match=says.replace("(", r"\(").replace(")", r"\)")):
         start(SafetyNode, context, "-p", ros_arg)
+
+
+def test_safety_node_takes_joints_and_limits_from_a_robot_yaml(context, tmp_path):
+    """configs/robots/*.yaml are RobotSpec YAMLs: the filter's limits and the monitored joints
+    come from the file (here a 6-joint arm without a gripper: every joint is monitored)."""
+    import numpy as np
+
+    from roboalign.core.robot import JointLimits, RobotSpec
+
+    spec = RobotSpec(name="six_axis", joint_names=tuple(f"arm_joint_{i}" for i in range(1, 7)),
+                     limits=JointLimits(lower=np.full(6, -2.0), upper=np.full(6, 2.0), max_velocity=np.full(6, 1.2),
+                                        max_acceleration=np.full(6, 5.0)), control_rate_hz=100.0)
+    spec.save(tmp_path / "six_axis.yaml")
+    node = SafetyNode(context=context, cli_args=["--ros-args", "-p", f"robot:={tmp_path / 'six_axis.yaml'}",
+                                                 "-p", "velocity_scale:=0.5"])
+    try:
+        assert node.spec.joint_names == spec.joint_names
+        np.testing.assert_allclose(node.filter.max_velocity, 0.6)
+        np.testing.assert_allclose(node.filter.upper, 2.0 - 0.02)
+        assert node.guard.following.joint_names == spec.joint_names and node.guard.following._mask.all()
+        assert node.guard.stopped and "no e-stop heartbeat" in node.guard.reason  # the default: required
+    finally:
+        node.destroy_node()
+
+
+def test_estop_node_refuses_an_unknown_input(context):
+    with pytest.raises(ConfigError, match="input: must be one of keyboard, evdev, gamepad, got 'joystick'"):
+        start(EStopNode, context, "-p", "input:=joystick")
+
+
+def test_estop_node_without_a_terminal_says_so_in_one_line(ros_domain_id):
+    result = subprocess.run([sys.executable, "-m", "roboalign_ros.estop_node"], capture_output=True, text=True,
+                            stdin=subprocess.DEVNULL, start_new_session=True,  # no controlling terminal either
+                            timeout=60, env={**os.environ, "ROS_DOMAIN_ID": str(ros_domain_id)})
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 2 and len(lines) == 1 and "Traceback" not in result.stderr
+    assert lines[0].startswith("estop_node: ") and "no terminal: run estop_node in a terminal" in lines[0]
 
 
 def test_policy_node_needs_both_curve_key_files_or_neither(context, tmp_path):

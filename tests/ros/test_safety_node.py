@@ -1,8 +1,6 @@
 """The safety node in a real rclpy graph, driven only through its topics and services."""
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
@@ -10,60 +8,14 @@ rclpy = pytest.importorskip("rclpy")
 
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from rclpy.context import Context  # noqa: E402
-from ros_probe import Probe  # noqa: E402
-from sensor_msgs.msg import JointState  # noqa: E402
+from safety_rig import NAMES, Q0, SafetyRig  # noqa: E402
 from std_msgs.msg import Bool  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
-from trajectory_msgs.msg import JointTrajectory  # noqa: E402
 
-from roboalign.sim.arm import sim_robot_spec  # noqa: E402
 from roboalign_ros import qos  # noqa: E402
-from roboalign_ros.conversions import command_from_trajectory, command_to_trajectory, joint_state_msg  # noqa: E402
-from roboalign_ros.graph import load_graph  # noqa: E402
-from roboalign_ros.runner import GraphRunner  # noqa: E402
+from roboalign_ros.conversions import command_to_trajectory  # noqa: E402
 
 pytestmark = pytest.mark.ros
-SPEC = sim_robot_spec()
-NAMES = SPEC.joint_names
-Q0 = np.array([0.0, 0.3, 1.2, 0.0, 1.6, 0.0, 0.0])
-
-
-class SafetyRig:
-    """The safety node alone + a probe that plays the arm (joint states) and the executor."""
-
-    def __init__(self, domain_id: int, **params) -> None:
-        self.runner = GraphRunner(load_graph(), only=("safety",), domain_id=domain_id,
-                                  overrides={"safety": params}).start()
-        self.node = self.runner.node("safety")
-        self.probe = Probe(self.runner.context)
-        self.out = self.probe.subscribe(JointTrajectory, "/arm/command", qos.COMMAND)
-        self.joints = self.probe.publisher(JointState, "/joint_states", qos.SENSOR)
-        self.commands = self.probe.publisher(JointTrajectory, "/arm/command_raw", qos.COMMAND)
-
-    def now(self):
-        return self.probe.node.get_clock().now().to_msg()
-
-    def initialise(self, q=Q0) -> None:
-        def tick():
-            self.joints.publish(joint_state_msg(NAMES, q, None, self.now()))
-            self.probe.spin_for(0.02)
-            return bool(self.out)
-        self.probe.spin_until(tick, 10.0, "the safety node's first /arm/command")
-
-    def send(self, q, seconds: float) -> None:
-        """Stream command q (array or callable of time) at 50 Hz for `seconds`."""
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            value = q() if callable(q) else q
-            self.commands.publish(command_to_trajectory(value, NAMES, self.now(), 0.02))
-            self.probe.spin_for(0.02)
-
-    def outputs(self, since: int = 0) -> np.ndarray:
-        return np.array([command_from_trajectory(m, NAMES) for m in self.out[since:]])
-
-    def close(self) -> None:
-        self.probe.close()
-        self.runner.shutdown()
 
 
 @pytest.fixture
@@ -136,7 +88,7 @@ def test_when_estop_latched_before_start_expect_no_motion_and_reset_rules(ros_do
         assert not refused.success and "still asserted" in refused.message
 
         estop_pub.publish(Bool(data=False))
-        rig.probe.spin_until(lambda: not rig.node._estop_input, 5.0, "the e-stop release")
+        rig.probe.spin_until(lambda: not rig.node.estop_asserted, 5.0, "the e-stop release")
         accepted = rig.probe.call(Trigger, "/safety/reset")
         assert accepted.success and not rig.node.filter.estopped
         mark = len(rig.out)

@@ -33,6 +33,7 @@ setup(
             f"policy_node = {PACKAGE}.policy_node:main",
             f"executor_node = {PACKAGE}.executor_node:main",
             f"safety_node = {PACKAGE}.safety_node:main",
+            f"estop_node = {PACKAGE}.estop_node:main",
         ],
         "roboalign.commands": [
             f"rollout = {PACKAGE}.rollout_cli",

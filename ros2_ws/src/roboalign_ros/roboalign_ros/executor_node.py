@@ -1,10 +1,14 @@
 """executor_node: plays policy chunks at control rate (roboalign.control.executor.ChunkExecutor).
 
   /policy/chunk      (JointTrajectory, header.stamp = chunk start, reliable)  in
+  /safety/stopped    (Bool, reliable + transient_local)                       in: a protective stop
   /arm/command_raw   (JointTrajectory, one point, header.stamp = now)          out, control rate
 
 Chunk times and the control clock are both ROS time. Chunks stamped before the last reset are
 dropped. Nothing is published until a chunk has been accepted (the safety node then holds).
+When the safety node stops the arm, the playing chunk is dropped and chunks are refused until
+the stop clears; only a chunk stamped after that plays, so the arm never resumes by catching
+up on a trajectory that went on while it stood still.
 """
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ import threading
 
 import numpy as np
 from rclpy.node import Node
+from std_msgs.msg import Bool
 from trajectory_msgs.msg import JointTrajectory
 
 from roboalign.control.executor import ChunkExecutor
@@ -31,16 +36,22 @@ class ExecutorNode(Node):
         self.spec = load_robot_spec(robot)
         self.period = 1.0 / rate
         self.chunks = ChunkExecutor(self.spec, crossfade=crossfade, late_tolerance=late)
-        self.counts = {"malformed": 0, "dropped_before_reset": 0, "published": 0}
+        self.counts = {"malformed": 0, "dropped_before_reset": 0, "dropped_while_stopped": 0,
+                       "flushed_by_stop": 0, "published": 0}
         self._lock = threading.Lock()
         self._reset_stamp = -np.inf
+        self._safety_stopped = False
         self._pub = self.create_publisher(JointTrajectory, "/arm/command_raw", qos.COMMAND)
         self.create_subscription(JointTrajectory, "/policy/chunk", self._on_chunk, qos.COMMAND)
+        self.create_subscription(Bool, "/safety/stopped", self._on_safety_stopped, qos.LATCHED)
         self.create_timer(self.period, self._on_timer)
 
     def _on_chunk(self, msg: JointTrajectory) -> None:
         now = node_now(self)
         with self._lock:
+            if self._safety_stopped:
+                self.counts["dropped_while_stopped"] += 1
+                return
             if stamp_to_seconds(msg.header.stamp) < self._reset_stamp:
                 self.counts["dropped_before_reset"] += 1
                 return
@@ -62,6 +73,16 @@ class ExecutorNode(Node):
             return
         self._pub.publish(command_to_trajectory(command, self.spec.joint_names, now_msg.to_msg(), self.period))
         self.counts["published"] += 1
+
+    def _on_safety_stopped(self, msg: Bool) -> None:
+        with self._lock:
+            stopped = bool(msg.data)
+            if stopped and not self._safety_stopped:
+                self.counts["flushed_by_stop"] += 1
+            if stopped or self._safety_stopped:  # on the stop and again on its end
+                self.chunks.reset()
+                self._reset_stamp = node_now(self)
+            self._safety_stopped = stopped
 
     def reset_episode(self) -> None:
         """Forget the playing chunk and drop chunks stamped before now."""
