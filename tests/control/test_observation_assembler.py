@@ -157,3 +157,54 @@ def test_frame_and_joint_state_records_refuse_malformed_data():
         Frame(IMAGE, float("nan"), 1)
     with pytest.raises(ValueError, match="7 names but 6 positions"):
         JointState(NAMES, np.zeros(6), 0.0)
+
+
+# ---- frozen streams, intrinsics --------------------------------------------------------------
+def test_a_camera_repeating_its_capture_time_is_refused_as_frozen_and_resumes_when_it_advances():
+    a = assembler(cameras=("front",), frozen_after=3)
+    for t in (NOW - 0.1, NOW - 0.05):
+        a.arrived("front", t)
+    for _ in range(3):
+        a.arrived("front", NOW - 0.05)  # the driver resends its last frame
+    result = a.assemble(NOW, joints(), {"front": frame(NOW - 0.05)}, "go")
+    assert isinstance(result, Refusal) and result.reason is RefusalReason.FROZEN and result.stream == "front"
+    assert "last 3 messages repeat capture time" in result.detail
+    a.arrived("front", NOW - 0.01)  # a new frame: the stream moves again
+    assert isinstance(a.assemble(NOW, joints(), {"front": frame(NOW - 0.01)}, "go"), Observation)
+
+
+def test_a_stamp_going_back_in_time_counts_towards_frozen():
+    a = assembler(cameras=(), frozen_after=2)
+    a.arrived("joints", NOW)
+    a.arrived("joints", NOW - 1.0)
+    assert isinstance(a.assemble(NOW, joints(), {}, "go"), Observation)  # once is not yet frozen
+    a.arrived("joints", NOW - 0.5)
+    result = a.assemble(NOW, joints(), {}, "go")
+    assert result.reason is RefusalReason.FROZEN and result.stream == "joints"
+
+
+def test_an_occasional_repeated_stamp_is_not_frozen():
+    a = assembler(cameras=("front",), frozen_after=3)
+    for k in range(20):
+        a.arrived("front", NOW - 1 + 0.05 * k)
+        if k % 4 == 0:
+            a.arrived("front", NOW - 1 + 0.05 * k)  # a duplicate now and then (a republished message)
+    assert isinstance(a.assemble(NOW, joints(), {"front": frame(NOW - 0.05)}, "go"), Observation)
+
+
+def test_forgetting_arrivals_lifts_a_frozen_refusal():
+    a = assembler(cameras=(), frozen_after=1)
+    a.arrived("joints", NOW)
+    a.arrived("joints", NOW)
+    assert a.assemble(NOW, joints(), {}, "go").reason is RefusalReason.FROZEN
+    a.forget_arrivals()
+    assert isinstance(a.assemble(NOW, joints(), {}, "go"), Observation)
+
+
+def test_a_frames_intrinsics_reach_the_observation():
+    from roboalign.core.camera import Intrinsics
+
+    k = Intrinsics(6, 4, 5.0, 5.5, 3.0, 2.0)
+    obs = assembler().assemble(NOW, joints(), {"front": Frame(IMAGE, NOW, 1, intrinsics=k), "wrist": frame()}, "go")
+    assert list(obs.intrinsics) == ["front"]
+    np.testing.assert_array_equal(obs.intrinsics["front"], k.matrix())
