@@ -82,10 +82,33 @@ class CharucoBoardSpec:
         return np.asarray(self.cv_board().getChessboardCorners(), dtype=np.float64).reshape(-1, 3)
 
     def image(self, px_per_square: int, margin_px: int = 0) -> np.ndarray:
-        """The board as a uint8 grey image, `px_per_square` pixels per square, white margin."""
-        w = self.squares_x * px_per_square + 2 * margin_px
-        h = self.squares_y * px_per_square + 2 * margin_px
-        return self.cv_board().generateImage((w, h), marginSize=margin_px, borderBits=1)
+        """The board as a uint8 grey image, `px_per_square` pixels per square, white margin.
+
+        Drawn square by square from the board's own marker layout (OpenCV's generateImage
+        asserts for some sizes, e.g. 148 px squares with 72 % markers): a square holding a
+        marker is white with the marker centred in it, the others black."""
+        cv2 = cv2_module()
+        board = self.cv_board()
+        dictionary = board.getDictionary()
+        w, h = self.squares_x * px_per_square, self.squares_y * px_per_square
+        image = np.full((h + 2 * margin_px, w + 2 * margin_px), 255, np.uint8)
+        scale = px_per_square / self.square_m
+        white = set()
+        marker_px = int(round(self.marker_m * scale))
+        for marker_id, corners in zip(board.getIds().reshape(-1), board.getObjPoints()):
+            centre = np.asarray(corners, dtype=np.float64).reshape(-1, 3)[:, :2].mean(axis=0)
+            col, row = (centre // self.square_m).astype(int)
+            white.add((row, col))
+            x0 = margin_px + int(round(centre[0] * scale)) - marker_px // 2
+            y0 = margin_px + int(round(centre[1] * scale)) - marker_px // 2
+            image[y0:y0 + marker_px, x0:x0 + marker_px] = cv2.aruco.generateImageMarker(
+                dictionary, int(marker_id), marker_px, borderBits=1)
+        for row in range(self.squares_y):
+            for col in range(self.squares_x):
+                if (row, col) not in white:
+                    y0, x0 = margin_px + row * px_per_square, margin_px + col * px_per_square
+                    image[y0:y0 + px_per_square, x0:x0 + px_per_square] = 0
+        return image
 
 
 def printable(spec: CharucoBoardSpec, dpi: int, margin_mm: float = 10.0) -> np.ndarray:
