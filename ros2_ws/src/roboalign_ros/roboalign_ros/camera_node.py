@@ -216,15 +216,14 @@ class CameraNode(LifecycleNode):
             stamp = seconds_to_stamp(frame.capture_time)
             if self._clock_pub is not None:
                 self._clock_pub.publish(Clock(clock=stamp))
+            info = self._camera_info(frame)
+            if info is not None:  # first: a subscriber then has K when the image comes
+                self._pubs["info"].publish(info)
             self._pubs["image"].publish(image_to_msg(frame.image, stamp, self.frame_id))
             if "compressed" in self._pubs:
                 self._pubs["compressed"].publish(compressed_to_msg(frame.image, stamp, self.frame_id, self.jpeg_quality))
             if "depth" in self._pubs and frame.depth is not None:
                 self._pubs["depth"].publish(depth_to_msg(frame.depth, stamp, self.frame_id))
-            info = self._camera_info(frame)
-            if info is not None:
-                info.header.stamp = stamp
-                self._pubs["info"].publish(info)
             self.published += 1
 
     def _device_drops_between(self) -> int:
