@@ -145,19 +145,30 @@ def test_a_camera_that_drops_out_pauses_the_policy_until_its_frames_return(rig, 
 
 
 def test_camera_and_joint_clocks_skewed_beyond_the_limit_are_refused(rig):
-    r = rig(policy_spec(max_observation_age=2.0, max_observation_skew=0.1))
-    camera = r.probe.publisher(Image, "/camera/front/image_raw", qos.SENSOR)
+    r = rig(policy_spec(cameras=["front", "wrist"], max_observation_age=2.0, max_observation_skew=0.1))
+    front = r.probe.publisher(Image, "/camera/front/image_raw", qos.SENSOR)
+    wrist = r.probe.publisher(Image, "/camera/wrist/image_raw", qos.SENSOR)
 
-    def skewed(now):  # the camera's clock runs 0.3 s behind the arm's
+    def skewed(now):  # the wrist camera's clock runs 0.3 s behind the arm's and the front camera's
         r.publish_joints(now)
-        camera.publish(image_to_msg(FRAME, seconds_to_stamp(now - 0.3), "front"))
+        front.publish(image_to_msg(FRAME, seconds_to_stamp(now), "front"))
+        wrist.publish(image_to_msg(FRAME, seconds_to_stamp(now - 0.3), "wrist"))
 
-    r.run(5.0, skewed, until=lambda: r.state and "skewed front" in r.last_state()[1])
+    r.run(5.0, skewed, until=lambda: r.state and "skewed wrist" in r.last_state()[1])
     r.run(0.5, skewed)
     level, message, values = r.last_state()
-    assert level == WARN and "skewed front: captured 0.3" in message and "before joints" in message
+    assert level == WARN and "skewed wrist: captured 0.3" in message and values["stream"] == "wrist"
     assert r.chunks == [] and r.policy.seen == []
     assert r.runner.node("policy").counts["skipped_skewed_input"] > 0
+
+    def aligned(now):  # within the limit: the three streams make one observation
+        r.publish_joints(now)
+        front.publish(image_to_msg(FRAME, seconds_to_stamp(now), "front"))
+        wrist.publish(image_to_msg(FRAME, seconds_to_stamp(now - 0.05), "wrist"))
+
+    r.run(5.0, aligned, until=lambda: len(r.policy.seen) >= 2)
+    times = r.policy.seen[-1].capture_times
+    assert set(times) == {"joints", "front", "wrist"} and max(times.values()) - min(times.values()) <= 0.1
 
 
 def test_a_realsense_recording_reaches_the_policy_with_its_original_stamps_and_intrinsics(rig, tmp_path):

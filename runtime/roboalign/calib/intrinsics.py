@@ -98,7 +98,9 @@ def calibrate_intrinsics(spec: CharucoBoardSpec, detections: Sequence[BoardDetec
         else:
             usable.append((name, d))
     if len(usable) < max(gates.min_views, 3):
-        raise CalibrationError(f"only {len(usable)} usable views of {len(names)} (need {gates.min_views}): show the "
+        no_board = sum(d is None for d in detections)
+        why = f" (no board found in {no_board}: sharper, brighter images, or a bigger board)" if no_board else ""
+        raise CalibrationError(f"only {len(usable)} usable views of {len(names)}{why} (need {gates.min_views}): show the "
                                "whole board, tilted different ways, near every part of the image")
     size = usable[0][1].image_size
     rms, k, dist, std, per_view = _fit(spec, [d for _, d in usable], size)
