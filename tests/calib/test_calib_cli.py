@@ -137,3 +137,23 @@ def test_handeye_with_a_malformed_poses_file_points_at_the_line(lab, tmp_path, c
                                       str(tmp_path / "he"), "--mode", "eye_in_hand", "--board", str(lab / "board.yaml"),
                                       "--calibration-dir", str(tmp_path / "cal")])
     assert code == 2 and "poses.yaml:4" in line and "translation_m must be a list of 3 numbers" in line
+
+
+def test_intrinsics_from_a_live_camera_collect_views_then_calibrate(lab, renderer, tmp_path, capsys):
+    """A live source (here an OpenCV video of the board moving; a UVC camera or a RealSense the
+    same way): views are kept as the board moves, saved, then calibrated."""
+    cv2 = pytest.importorskip("cv2")
+    clip = tmp_path / "waving.avi"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 30, (640, 480))
+    writer.set(cv2.VIDEOWRITER_PROP_QUALITY, 100)
+    rng = np.random.default_rng(3)
+    for p in calibration_poses(SPEC, 14, rng):
+        writer.write(cv2.cvtColor(renderer.render(p, ImageNoise(), rng), cv2.COLOR_GRAY2BGR))
+    writer.release()
+    cal = tmp_path / "calibration"
+    assert main(["calib", "intrinsics", "--robot", "lab_arm", "--camera-name", "wrist", "--camera", f"opencv:{clip}",
+                 "--views", "12", "--interval-s", "0", "--board", str(lab / "board.yaml"),
+                 "--calibration-dir", str(cal)]) == 0
+    k = load_intrinsics(cal / "lab_arm" / "wrist.yaml")
+    assert abs(k.fx / K[0, 0] - 1) < 0.005
+    assert len(list((cal / "lab_arm" / "wrist_views").glob("view_*.png"))) == 12
