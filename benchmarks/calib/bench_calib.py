@@ -115,9 +115,14 @@ def main() -> None:
         "intrinsics_runs": intr,
         "hand_eye_runs": hand,
     }
-    text = json.dumps(result, indent=1)
-    if args.out:
-        args.out.write_text(text)
+    if args.out:  # one line per row: the file stays readable in a diff
+        lines = []
+        for key, value in result.items():
+            if isinstance(value, list):
+                lines.append(f' "{key}": [\n' + ",\n".join("  " + json.dumps(row) for row in value) + "\n ]")
+            else:
+                lines.append(f' "{key}": {json.dumps(value)}')
+        args.out.write_text("{\n" + ",\n".join(lines) + "\n}\n")
     print(json.dumps({k: result[k] for k in ("wall_s", "intrinsics_summary")}, indent=1))
     for row in result["hand_eye_summary"]:
         if row["method"] in ("park", "shah"):
