@@ -95,3 +95,27 @@ def test_norm_stats_fit_normalize_round_trip(tmp_path):
     assert back.digest() == stats.digest()
     with pytest.raises(ValueError, match="NaN"):
         NormStats.fit(np.array([[np.nan]]))
+
+
+def test_a_frame_refuses_depth_or_intrinsics_that_do_not_fit_its_image():
+    from roboalign.core.camera import Frame, Intrinsics
+
+    image = np.zeros((4, 6, 3), np.uint8)
+    Frame(image, 1.0, 1, depth=np.zeros((4, 6), np.uint16), intrinsics=Intrinsics(6, 4, 5.0, 5.0, 3.0, 2.0))
+    with pytest.raises(ValueError, match="uint16 millimetres"):
+        Frame(image, 1.0, 1, depth=np.zeros((4, 6), np.float32))
+    with pytest.raises(ValueError, match="uint16 millimetres"):
+        Frame(image, 1.0, 1, depth=np.zeros((6, 4), np.uint16))
+    with pytest.raises(ValueError, match="intrinsics are for 640x480"):
+        Frame(image, 1.0, 1, intrinsics=Intrinsics(640, 480, 500.0, 500.0, 320.0, 240.0))
+
+
+def test_intrinsics_refuse_nonsense_and_give_their_camera_matrix():
+    from roboalign.core.camera import Intrinsics
+
+    k = Intrinsics(640, 480, 600.0, 601.0, 320.5, 240.5, "plumb_bob", (0.1, 0, 0, 0, 0))
+    np.testing.assert_array_equal(k.matrix(), [[600.0, 0, 320.5], [0, 601.0, 240.5], [0, 0, 1]])
+    with pytest.raises(ValueError, match="fx, fy must be positive"):
+        Intrinsics(640, 480, 0.0, 600.0, 320.0, 240.0)
+    with pytest.raises(ValueError, match="distortion_model 'fisheye'"):
+        Intrinsics(640, 480, 600.0, 600.0, 320.0, 240.0, "fisheye")

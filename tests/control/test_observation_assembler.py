@@ -8,7 +8,7 @@ from control_spec import make_spec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from roboalign.control.observation import ObservationAssembler, Privileged, Refusal, RefusalReason
+from roboalign.control.observation import FreezeWatch, ObservationAssembler, Privileged, Refusal, RefusalReason
 from roboalign.core.camera import Frame
 from roboalign.core.observation import Observation
 from roboalign.core.robot import JointState
@@ -157,3 +157,54 @@ def test_frame_and_joint_state_records_refuse_malformed_data():
         Frame(IMAGE, float("nan"), 1)
     with pytest.raises(ValueError, match="7 names but 6 positions"):
         JointState(NAMES, np.zeros(6), 0.0)
+
+
+# ---- frozen streams, intrinsics --------------------------------------------------------------
+def test_a_camera_repeating_its_capture_time_is_refused_as_frozen_and_resumes_when_it_advances():
+    a = assembler(cameras=("front",), freeze=FreezeWatch(frozen_after=3))
+    for t in (NOW - 0.1, NOW - 0.05):
+        a.freeze.arrived("front", t)
+    for _ in range(3):
+        a.freeze.arrived("front", NOW - 0.05)  # the driver resends its last frame
+    result = a.assemble(NOW, joints(), {"front": frame(NOW - 0.05)}, "go")
+    assert isinstance(result, Refusal) and result.reason is RefusalReason.FROZEN and result.stream == "front"
+    assert "last 3 messages repeat capture time" in result.detail
+    a.freeze.arrived("front", NOW - 0.01)  # a new frame: the stream moves again
+    assert isinstance(a.assemble(NOW, joints(), {"front": frame(NOW - 0.01)}, "go"), Observation)
+
+
+def test_a_stamp_going_back_in_time_counts_towards_frozen():
+    a = assembler(cameras=(), freeze=FreezeWatch(frozen_after=2))
+    a.freeze.arrived("joints", NOW)
+    a.freeze.arrived("joints", NOW - 1.0)
+    assert isinstance(a.assemble(NOW, joints(), {}, "go"), Observation)  # once is not yet frozen
+    a.freeze.arrived("joints", NOW - 0.5)
+    result = a.assemble(NOW, joints(), {}, "go")
+    assert result.reason is RefusalReason.FROZEN and result.stream == "joints"
+
+
+def test_an_occasional_repeated_stamp_is_not_frozen():
+    a = assembler(cameras=("front",), freeze=FreezeWatch(frozen_after=3))
+    for k in range(20):
+        a.freeze.arrived("front", NOW - 1 + 0.05 * k)
+        if k % 4 == 0:
+            a.freeze.arrived("front", NOW - 1 + 0.05 * k)  # a duplicate now and then (a republished message)
+    assert isinstance(a.assemble(NOW, joints(), {"front": frame(NOW - 0.05)}, "go"), Observation)
+
+
+def test_clearing_the_watch_lifts_a_frozen_refusal():
+    a = assembler(cameras=(), freeze=FreezeWatch(frozen_after=1))
+    a.freeze.arrived("joints", NOW)
+    a.freeze.arrived("joints", NOW)
+    assert a.assemble(NOW, joints(), {}, "go").reason is RefusalReason.FROZEN
+    a.freeze.clear()
+    assert isinstance(a.assemble(NOW, joints(), {}, "go"), Observation)
+
+
+def test_a_frames_intrinsics_reach_the_observation():
+    from roboalign.core.camera import Intrinsics
+
+    k = Intrinsics(6, 4, 5.0, 5.5, 3.0, 2.0)
+    obs = assembler().assemble(NOW, joints(), {"front": Frame(IMAGE, NOW, 1, intrinsics=k), "wrist": frame()}, "go")
+    assert list(obs.intrinsics) == ["front"]
+    np.testing.assert_array_equal(obs.intrinsics["front"], k.matrix())

@@ -47,6 +47,14 @@ def test_observation_without_velocities_or_images_round_trips():
     assert back.joint_velocities is None and back.images == {}
 
 
+def test_camera_intrinsics_travel_with_the_observation():
+    obs = make_observation()
+    k = np.array([[600.0, 0.0, 320.5], [0.0, 601.0, 240.25], [0.0, 0.0, 1.0]])
+    obs.intrinsics = {"front": k}
+    back = codec.observation_from_wire(through_wire("infer", *codec.observation_to_wire(obs)), LIMITS)
+    assert list(back.intrinsics) == ["front"] and np.array_equal(back.intrinsics["front"], k)
+
+
 @pytest.mark.parametrize("body, arrays, match", [
     ({"timestamp": 1.0}, {}, "no joint_positions"),
     ({"timestamp": float("nan")}, {"joint_positions": np.zeros(3)}, "timestamp"),
@@ -61,6 +69,8 @@ def test_observation_without_velocities_or_images_round_trips():
     ({"timestamp": 1.0}, {"joint_positions": np.zeros(3), "images/cam": np.zeros((4, 4, 3), np.float32)}, "uint8"),
     ({"timestamp": 1.0}, {"joint_positions": np.zeros(3), "depth": np.zeros(3)}, "unexpected array"),
     ({"timestamp": 1.0}, {"joint_positions": np.zeros(3), "images/": np.zeros((1, 1, 3), np.uint8)}, "unexpected array"),
+    ({"timestamp": 1.0}, {"joint_positions": np.zeros(3), "intrinsics/cam": np.eye(4)}, "3, 3"),
+    ({"timestamp": 1.0}, {"joint_positions": np.zeros(3), "intrinsics/cam": np.full((3, 3), np.inf)}, "finite"),
 ])
 def test_malformed_observations_are_refused_with_a_reason(body, arrays, match):
     with pytest.raises(ProtocolError, match=match) as info:

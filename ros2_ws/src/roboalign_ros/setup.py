@@ -25,7 +25,8 @@ setup(
     zip_safe=True,
     maintainer="RoboAlign maintainers",
     maintainer_email="roboalign@example.com",
-    description="Thin rclpy nodes of the RoboAlign runtime (sim arm, policy client, chunk executor, safety filter)",
+    description="Thin rclpy nodes of the RoboAlign runtime (sim arm, cameras, policy client, chunk executor, "
+                "safety filter)",
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
@@ -34,6 +35,7 @@ setup(
             f"executor_node = {PACKAGE}.executor_node:main",
             f"safety_node = {PACKAGE}.safety_node:main",
             f"estop_node = {PACKAGE}.estop_node:main",
+            f"camera_node = {PACKAGE}.camera_node:main",
         ],
         "roboalign.commands": [
             f"rollout = {PACKAGE}.rollout_cli",

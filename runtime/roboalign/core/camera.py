@@ -12,7 +12,12 @@ Interfaces and records only: drivers live in roboalign.sensors. Read semantics, 
 
 A `Frame`'s capture_time is on the host's monotonic clock (ROS time in the ROS nodes, the
 simulated clock for a simulated camera): the same clock as the robot's joint states, so the
-observation assembler can compare their ages and their skew.
+observation assembler can compare their ages and their skew. A driver whose device stamps
+frames on its own clock (RealSense) maps those stamps onto the host clock before they reach a
+Frame (roboalign.sensors.clock).
+
+`Intrinsics` is the pinhole model of one image stream (pixels), as a calibration or the device
+reports it; a Frame carries it when its camera knows it.
 """
 from __future__ import annotations
 
@@ -48,6 +53,42 @@ class StaleFrameError(CameraError):
         super().__init__(f"{what}: check that it is connected and streaming")
 
 
+DISTORTION_MODELS = ("none", "plumb_bob", "rational_polynomial", "equidistant")
+
+
+@dataclasses.dataclass(frozen=True)
+class Intrinsics:
+    """Pinhole intrinsics of a width x height image, in pixels.
+
+    distortion_model: "none", "plumb_bob" (k1 k2 p1 p2 k3: OpenCV's and RealSense's
+        Brown-Conrady), "rational_polynomial" (8 coefficients) or "equidistant" (fisheye, 4),
+        with the names sensor_msgs/CameraInfo uses.
+    """
+
+    width: int
+    height: int
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+    distortion_model: str = "none"
+    distortion: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.width < 1 or self.height < 1:
+            raise ValueError(f"Intrinsics: image size must be positive, got {self.width}x{self.height}")
+        values = (self.fx, self.fy, self.cx, self.cy, *self.distortion)
+        if not all(np.isfinite(v) for v in values) or self.fx <= 0 or self.fy <= 0:
+            raise ValueError(f"Intrinsics: fx, fy must be positive and every value finite, got {values}")
+        if self.distortion_model not in DISTORTION_MODELS:
+            raise ValueError(f"Intrinsics: distortion_model {self.distortion_model!r} is not one of {DISTORTION_MODELS}")
+        object.__setattr__(self, "distortion", tuple(float(d) for d in self.distortion))
+
+    def matrix(self) -> np.ndarray:
+        """The 3x3 camera matrix K."""
+        return np.array([[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]])
+
+
 @dataclasses.dataclass(frozen=True)
 class Frame:
     """One captured image.
@@ -57,11 +98,16 @@ class Frame:
         received or decoded): the stamp the observation assembler checks for age and skew.
     sequence: frame number from this camera, increasing by at least 1 per captured frame (a
         gap means frames were dropped).
+    depth: optional uint16 [H, W] millimetres, registered to `image` pixel for pixel (0 = no
+        reading): what a depth camera aligned to its colour stream gives.
+    intrinsics: optional pinhole model of `image` (and of `depth`, which is aligned to it).
     """
 
     image: np.ndarray
     capture_time: float
     sequence: int
+    depth: np.ndarray | None = None
+    intrinsics: Intrinsics | None = None
 
     def __post_init__(self) -> None:
         img = self.image
@@ -72,6 +118,14 @@ class Frame:
             )
         if not np.isfinite(self.capture_time):
             raise ValueError(f"Frame.capture_time must be finite seconds, got {self.capture_time}")
+        depth = self.depth
+        if depth is not None and (not isinstance(depth, np.ndarray) or depth.dtype != np.uint16
+                                  or depth.shape != img.shape[:2]):
+            raise ValueError(f"Frame.depth must be uint16 millimetres shaped like the image {img.shape[:2]}, got "
+                             f"{getattr(depth, 'dtype', type(depth).__name__)} {getattr(depth, 'shape', None)}")
+        k = self.intrinsics
+        if k is not None and (k.height, k.width) != img.shape[:2]:
+            raise ValueError(f"Frame.intrinsics are for {k.width}x{k.height}, the image is {img.shape[1]}x{img.shape[0]}")
 
     def age(self, now: float) -> float:
         """Seconds between capture and `now` (same clock)."""

@@ -19,6 +19,9 @@ class Observation:
     capture_times: stream name ("joints", camera names) -> capture time in seconds, same clock.
     privileged: simulation-only ground truth (e.g. object positions, metres). Never present on
         a real robot; only the scripted expert reads it.
+    intrinsics: camera name -> 3x3 camera matrix K (pixels) of that camera's image, for the
+        cameras whose calibration (or device) is known; a policy that does not use geometry
+        ignores it.
     """
 
     images: dict[str, np.ndarray]
@@ -28,6 +31,7 @@ class Observation:
     joint_velocities: np.ndarray | None = None
     capture_times: dict[str, float] = dataclasses.field(default_factory=dict)
     privileged: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+    intrinsics: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.joint_positions = np.asarray(self.joint_positions, dtype=np.float64).reshape(-1)
@@ -40,3 +44,8 @@ class Observation:
                 shape = getattr(img, "shape", None)
                 dtype = getattr(img, "dtype", type(img).__name__)
                 raise ValueError(f"Observation: image {name!r} must be uint8 [H, W, 3], got {dtype} {shape}")
+        for name, k in self.intrinsics.items():
+            k = np.asarray(k, dtype=np.float64)
+            if k.shape != (3, 3) or not np.isfinite(k).all():
+                raise ValueError(f"Observation: intrinsics {name!r} must be a finite 3x3 matrix, got {k.shape}")
+            self.intrinsics[name] = k

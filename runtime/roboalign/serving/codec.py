@@ -2,7 +2,8 @@
 
 Array names on the wire (see docs/protocol.md):
     infer request:  "joint_positions" [D] float, "joint_velocities" [D] float (optional),
-                    "images/<camera>" [H, W, 3] uint8, "privileged/<key>" any whitelisted dtype
+                    "images/<camera>" [H, W, 3] uint8, "privileged/<key>" any whitelisted dtype,
+                    "intrinsics/<camera>" [3, 3] float (camera matrix K, pixels; optional)
     infer reply:    "actions" [H, D] float
 Scalars travel in the header body: instruction, timestamp, capture_times (request);
 start_time, dt, provenance, observation_time, timing (reply).
@@ -22,6 +23,7 @@ from roboalign.serving.protocol import Limits, Message
 
 IMAGE_PREFIX = "images/"
 PRIVILEGED_PREFIX = "privileged/"
+INTRINSICS_PREFIX = "intrinsics/"
 _STATE_DTYPES = (np.dtype("<f4"), np.dtype("<f8"))
 _MAX_JOINTS = 1024
 _MAX_CAPTURE_STREAMS = 64
@@ -36,6 +38,8 @@ def observation_to_wire(obs: Observation) -> tuple[dict[str, Any], dict[str, np.
         arrays[IMAGE_PREFIX + cam] = img
     for key, value in obs.privileged.items():
         arrays[PRIVILEGED_PREFIX + key] = np.asarray(value)
+    for cam, k in obs.intrinsics.items():
+        arrays[INTRINSICS_PREFIX + cam] = np.asarray(k, dtype=np.float64)
     body = {
         "instruction": obs.instruction,
         "timestamp": float(obs.timestamp),
@@ -85,6 +89,7 @@ def observation_from_wire(msg: Message, limits: Limits) -> Observation:
 
     images: dict[str, np.ndarray] = {}
     privileged: dict[str, np.ndarray] = {}
+    intrinsics: dict[str, np.ndarray] = {}
     joint_positions = joint_velocities = None
     for name, arr in msg.arrays.items():
         if name == "joint_positions":
@@ -97,9 +102,15 @@ def observation_from_wire(msg: Message, limits: Limits) -> Observation:
             images[name[len(IMAGE_PREFIX):]] = arr
         elif name.startswith(PRIVILEGED_PREFIX) and len(name) > len(PRIVILEGED_PREFIX):
             privileged[name[len(PRIVILEGED_PREFIX):]] = np.array(arr)
+        elif name.startswith(INTRINSICS_PREFIX) and len(name) > len(INTRINSICS_PREFIX):
+            if arr.shape != (3, 3) or arr.dtype not in _STATE_DTYPES or not np.isfinite(arr).all():
+                raise _bad(f"{name!r} must be a finite float [3, 3] camera matrix, got {arr.dtype.name}{list(arr.shape)}",
+                           rid)
+            intrinsics[name[len(INTRINSICS_PREFIX):]] = np.array(arr, dtype=np.float64)
         else:
             raise _bad(f"unexpected array {name!r} in an observation (expected joint_positions, "
-                       f"joint_velocities, {IMAGE_PREFIX}<camera>, {PRIVILEGED_PREFIX}<key>)", rid)
+                       f"joint_velocities, {IMAGE_PREFIX}<camera>, {PRIVILEGED_PREFIX}<key>, "
+                       f"{INTRINSICS_PREFIX}<camera>)", rid)
     if joint_positions is None:
         raise _bad("observation has no joint_positions", rid)
     if joint_velocities is not None and joint_velocities.shape != joint_positions.shape:
@@ -107,7 +118,7 @@ def observation_from_wire(msg: Message, limits: Limits) -> Observation:
     return Observation(
         images=images, joint_positions=joint_positions, instruction=instruction,
         timestamp=float(timestamp), joint_velocities=joint_velocities,
-        capture_times={k: float(v) for k, v in capture.items()}, privileged=privileged,
+        capture_times={k: float(v) for k, v in capture.items()}, privileged=privileged, intrinsics=intrinsics,
     )
 
 

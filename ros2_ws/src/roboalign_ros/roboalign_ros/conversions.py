@@ -1,6 +1,6 @@
 """ROS message <-> RoboAlign record conversions, all in one place.
 
-Only standard interfaces (shared/DESIGN.md): sensor_msgs Image/CameraInfo/JointState,
+Only standard interfaces (shared/DESIGN.md): sensor_msgs Image/CompressedImage/CameraInfo/JointState,
 trajectory_msgs JointTrajectory for chunks and commands, visualization_msgs MarkerArray for the
 sim's privileged object positions. Times are ROS time as float seconds on the record side.
 Every `*_from_*` function raises ValueError with a readable reason on a malformed message; the
@@ -13,11 +13,12 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from builtin_interfaces.msg import Duration, Time
 from geometry_msgs.msg import Point
-from sensor_msgs.msg import CameraInfo, Image, JointState
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, JointState
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 from visualization_msgs.msg import Marker, MarkerArray
 
 from roboalign.core.action import ActionChunk
+from roboalign.core.camera import Intrinsics
 
 _NS = 1_000_000_000
 
@@ -61,31 +62,144 @@ def image_to_msg(image: np.ndarray, stamp: Time, frame_id: str) -> Image:
     return msg
 
 
+# Encodings a policy's colour input may arrive in (sensor_msgs/image_encodings.h names).
+COLOUR_ENCODINGS = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8", "yuv422", "uyvy", "yuv422_yuy2", "yuyv")
+_CHANNELS = {"rgb8": 3, "bgr8": 3, "rgba8": 4, "bgra8": 4, "mono8": 1}
+_DEPTH_LIKE = ("16UC1", "32FC1", "mono16", "16SC1", "32SC1", "64FC1")
+
+
 def image_from_msg(msg: Image) -> np.ndarray:
-    """rgb8 or bgr8 Image -> uint8 [H, W, 3] RGB (a copy the caller owns)."""
-    if msg.encoding not in ("rgb8", "bgr8"):
-        raise ValueError(f"image encoding {msg.encoding!r} is not supported: publish rgb8 or bgr8")
+    """A colour Image -> uint8 [H, W, 3] RGB (a copy the caller owns).
+
+    rgb8 and bgr8; rgba8 and bgra8 (alpha dropped); mono8 (grey in all three channels);
+    yuv422 = uyvy and yuv422_yuy2 = yuyv (BT.601 limited range, what UVC cameras send, the
+    same numbers as OpenCV's COLOR_YUV2RGB_UYVY/YUYV). Depth and 16-bit images are refused:
+    a policy's colour input must be a colour topic."""
+    enc = msg.encoding
+    if enc in _DEPTH_LIKE:
+        raise ValueError(f"image encoding {enc!r} is depth or 16-bit data, not colour: connect the policy's camera "
+                         "to the colour topic (e.g. .../color/image_raw, not .../depth/image_rect_raw)")
+    if enc not in COLOUR_ENCODINGS:
+        raise ValueError(f"image encoding {enc!r} is not supported: publish one of {', '.join(COLOUR_ENCODINGS)}")
+    if msg.height < 1 or msg.width < 1:
+        raise ValueError(f"image of size {msg.width}x{msg.height} is empty")
+    yuv = enc in ("yuv422", "uyvy", "yuv422_yuy2", "yuyv")
+    if yuv and msg.width % 2:
+        raise ValueError(f"a {enc} image needs an even width, got {msg.width}")
+    channels = 2 if yuv else _CHANNELS[enc]
     need = msg.height * msg.step
-    if msg.step < msg.width * 3 or len(msg.data) < need:
-        raise ValueError(f"image {msg.width}x{msg.height} step {msg.step} has {len(msg.data)} bytes")
+    if msg.step < msg.width * channels or len(msg.data) < need:
+        raise ValueError(f"image {msg.width}x{msg.height} {enc} step {msg.step} has {len(msg.data)} bytes")
     buf = np.frombuffer(msg.data, np.uint8)  # msg.data is an array.array: no copy here
-    img = buf[:need].reshape(msg.height, msg.step)[:, : msg.width * 3].reshape(msg.height, msg.width, 3)
-    return img[:, :, ::-1].copy() if msg.encoding == "bgr8" else img.copy()
+    img = buf[:need].reshape(msg.height, msg.step)[:, : msg.width * channels].reshape(msg.height, msg.width, channels)
+    if yuv:
+        return _yuv422_to_rgb(img, uyvy=enc in ("yuv422", "uyvy"))
+    if enc == "mono8":
+        return np.repeat(img, 3, axis=2)
+    if enc in ("bgr8", "bgra8"):
+        return np.ascontiguousarray(img[:, :, 2::-1])
+    return np.ascontiguousarray(img[:, :, :3])
+
+
+def _yuv422_to_rgb(pairs: np.ndarray, uyvy: bool) -> np.ndarray:
+    """[H, W, 2] packed 4:2:2 (two pixels share U and V) -> RGB, BT.601 limited range."""
+    h, w = pairs.shape[:2]
+    quads = pairs.reshape(h, w // 2, 4).astype(np.float32)
+    if uyvy:   # U Y0 V Y1
+        u, y0, v, y1 = (quads[..., i] for i in range(4))
+    else:      # Y0 U Y1 V
+        y0, u, y1, v = (quads[..., i] for i in range(4))
+    y = np.stack([y0, y1], axis=-1).reshape(h, w) - 16.0
+    u = np.repeat(u - 128.0, 2, axis=1)
+    v = np.repeat(v - 128.0, 2, axis=1)
+    rgb = np.stack([1.164 * y + 1.596 * v, 1.164 * y - 0.391 * u - 0.813 * v, 1.164 * y + 2.018 * u], axis=-1)
+    return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
+
+
+def _cv2():
+    try:
+        import cv2  # the `realsense` extra (opencv-python-headless); only compressed images need it
+    except ImportError:
+        raise ValueError('compressed images need OpenCV: pip install -e ".[realsense]"') from None
+    return cv2
+
+
+def compressed_to_msg(image: np.ndarray, stamp: Time, frame_id: str, quality: int = 90) -> CompressedImage:
+    """uint8 [H, W, 3] RGB -> JPEG CompressedImage, as image_transport's compressed plugin
+    publishes it (format "rgb8; jpeg compressed bgr8")."""
+    cv2 = _cv2()
+    ok, data = cv2.imencode(".jpg", np.ascontiguousarray(image[:, :, ::-1]), [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise ValueError("JPEG encoding failed")
+    msg = CompressedImage()
+    msg.header.stamp = stamp
+    msg.header.frame_id = frame_id
+    msg.format = "rgb8; jpeg compressed bgr8"
+    msg.data = data.tobytes()
+    return msg
+
+
+def image_from_compressed(msg: CompressedImage) -> np.ndarray:
+    """A JPEG or PNG CompressedImage (image_transport's compressed plugin) -> uint8 [H, W, 3] RGB.
+    compressedDepth (16-bit depth) is refused like a depth Image."""
+    if "compressedDepth" in msg.format:
+        raise ValueError(f"compressed image format {msg.format!r} is depth, not colour: connect the policy's camera "
+                         "to the colour topic's /compressed")
+    cv2 = _cv2()
+    bgr = cv2.imdecode(np.frombuffer(msg.data, np.uint8), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise ValueError(f"compressed image ({msg.format or 'no format'}, {len(msg.data)} bytes) does not decode")
+    return np.ascontiguousarray(bgr[:, :, ::-1])
+
+
+def depth_to_msg(depth_mm: np.ndarray, stamp: Time, frame_id: str) -> Image:
+    """uint16 [H, W] millimetres -> 16UC1 Image (the ROS depth convention realsense-ros uses)."""
+    h, w = depth_mm.shape
+    msg = Image()
+    msg.header.stamp = stamp
+    msg.header.frame_id = frame_id
+    msg.height, msg.width = int(h), int(w)
+    msg.encoding = "16UC1"
+    msg.is_bigendian = 0
+    msg.step = int(w) * 2
+    msg.data = np.ascontiguousarray(depth_mm, dtype="<u2").tobytes()
+    return msg
 
 
 def camera_info_msg(width: int, height: int, fx: float, fy: float, cx: float, cy: float,
                     stamp: Time, frame_id: str) -> CameraInfo:
     """Pinhole intrinsics (pixels), no distortion."""
+    return camera_info_from_intrinsics(Intrinsics(width, height, fx, fy, cx, cy), stamp, frame_id)
+
+
+def camera_info_from_intrinsics(k: Intrinsics, stamp: Time, frame_id: str) -> CameraInfo:
+    """Intrinsics -> CameraInfo for the raw (unrectified) image: K, D, identity R, P = [K | 0]."""
     msg = CameraInfo()
     msg.header.stamp = stamp
     msg.header.frame_id = frame_id
-    msg.width, msg.height = int(width), int(height)
-    msg.distortion_model = "plumb_bob"
-    msg.d = [0.0] * 5
-    msg.k = [fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0]
+    msg.width, msg.height = int(k.width), int(k.height)
+    if k.distortion_model == "none":
+        msg.distortion_model, msg.d = "plumb_bob", [0.0] * 5
+    else:
+        msg.distortion_model, msg.d = k.distortion_model, list(k.distortion)
+    msg.k = [k.fx, 0.0, k.cx, 0.0, k.fy, k.cy, 0.0, 0.0, 1.0]
     msg.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
-    msg.p = [fx, 0.0, cx, 0.0, 0.0, fy, cy, 0.0, 0.0, 0.0, 1.0, 0.0]
+    msg.p = [k.fx, 0.0, k.cx, 0.0, 0.0, k.fy, k.cy, 0.0, 0.0, 0.0, 1.0, 0.0]
     return msg
+
+
+def intrinsics_from_camera_info(msg: CameraInfo) -> Intrinsics:
+    """CameraInfo -> Intrinsics; ValueError for an uncalibrated one (K all zero) or a model
+    this runtime does not know."""
+    k = list(msg.k)
+    if not any(k):
+        raise ValueError("camera_info has an all-zero K: the camera is not calibrated")
+    d = tuple(float(x) for x in msg.d)
+    model = msg.distortion_model or "plumb_bob"
+    if model == "plumb_bob" and not any(d):
+        model, d = "none", ()
+    return Intrinsics(width=int(msg.width), height=int(msg.height), fx=k[0], fy=k[4], cx=k[2], cy=k[5],
+                      distortion_model=model, distortion=d)
 
 
 # ---- joints -------------------------------------------------------------------------------

@@ -2,10 +2,20 @@
 
   /joint_states                 (JointState, sensor QoS)     in
   /camera/<name>/image_raw      (Image, sensor QoS)          in, one per camera the policy uses
+                                                             (image_transport: compressed ->
+                                                             .../image_raw/compressed, JPEG/PNG)
+  /camera/<name>/camera_info    (CameraInfo, sensor QoS)     in, optional: K goes with the image
   /task/instruction             (String, latched)            in (or the `instruction` parameter)
   /sim/objects                  (MarkerArray)                in, sim only: see "Privileged inputs"
   /policy/chunk                 (JointTrajectory, reliable)  out: header.stamp = chunk start,
                                                              point k at time_from_start k*dt
+  /policy/state                 (DiagnosticArray, reliable)  out: why no call is made (the
+                                                             refusal naming its stream), counts
+
+Another driver's topics (realsense-ros: /camera/camera/color/image_raw) are connected by
+remapping /camera/<name>/image_raw and /camera/<name>/camera_info in the graph YAML
+(docs/cameras.md). Images arrive as rgb8, bgr8, rgba8, bgra8, mono8 or yuv422; a depth or
+other encoding is refused, counted (rejected_images) and named in /policy/state.
 
 The server is called from a worker thread of this node, every replan_period seconds (and right
 away once fresh inputs exist after a reset, retrying every 20 ms until then), never from an
@@ -16,8 +26,13 @@ observation's timestamp (its assembly) to the chunk's publication, on ROS time.
 
 Observations are assembled by roboalign.control.observation.ObservationAssembler, the one the
 direct control loop uses: joints reordered by name, each stream at most max_observation_age
-old, streams at most max_observation_skew apart. A refusal skips the call and is counted by
-reason (skipped_missing_input, skipped_stale_input, skipped_skewed_input, skipped_invalid_input).
+old, streams at most max_observation_skew apart, and no stream frozen (frozen_after messages
+in a row whose header.stamp does not advance: a driver resending its last frame). A refusal
+skips the call (the policy pauses: no chunk; the executor holds, the safety watchdog stops
+the arm if it lasts), is counted by reason (skipped_missing_input, skipped_stale_input,
+skipped_skewed_input, skipped_frozen_input, skipped_invalid_input) and published on
+/policy/state at once, naming the stream; calls resume by themselves as soon as the inputs are
+fresh again.
 
 Privileged inputs: the node subscribes to /sim/objects, and adds the object positions to the
 observation, only when BOTH the served policy's metadata lists `privileged_inputs` (the
@@ -38,21 +53,24 @@ import threading
 import time
 
 import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
-from sensor_msgs.msg import Image, JointState
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, JointState
 from std_msgs.msg import String
 from trajectory_msgs.msg import JointTrajectory
 from visualization_msgs.msg import MarkerArray
 
-from roboalign.control.observation import ObservationAssembler, Privileged, Refusal, RefusalReason
+from roboalign.control.observation import FreezeWatch, ObservationAssembler, Privileged, Refusal, RefusalReason
 from roboalign.core import robot as core_robot
-from roboalign.core.camera import Frame
+from roboalign.core.camera import Frame, Intrinsics
 from roboalign.core.observation import Observation
 from roboalign.core.robot import RobotSpec
 from roboalign_ros import qos
 from roboalign_ros.conversions import (
     chunk_to_trajectory,
+    image_from_compressed,
     image_from_msg,
+    intrinsics_from_camera_info,
     node_now,
     objects_from_markers,
     stamp_to_seconds,
@@ -73,6 +91,13 @@ class PolicyNode(Node):
         self.max_observation_skew = declare(self, "max_observation_skew", 0.5,
                                             "s: streams captured further apart skip the call", low=0.01, high=60.0)
         self.cameras = tuple(declare(self, "cameras", ["front"], "cameras the policy sees (topics /camera/<name>/image_raw)"))
+        self.image_transport = declare(self, "image_transport", "raw", "raw: subscribe to image_raw; compressed: to "
+                                       "image_raw/compressed (JPEG/PNG, when the camera is across a network)",
+                                       read_only=True)
+        frozen_after = declare(self, "frozen_after", 3, "messages in a row whose stamp does not advance before a "
+                               "stream counts as frozen", low=1, high=1000, read_only=True)
+        diag_rate = declare(self, "diagnostics_rate_hz", 2.0, "rate of /policy/state (Hz); a change of state is "
+                            "published at once", low=0.1, high=50.0, read_only=True)
         self.simulation = declare(self, "simulation", False, "true only in a simulated graph: a served policy whose metadata "
                                   "lists privileged inputs may then receive /sim/objects (never on a robot)", read_only=True)
         self.fixed_instruction = declare(self, "instruction", "", "task instruction; empty = listen on /task/instruction")
@@ -81,6 +106,9 @@ class PolicyNode(Node):
         client_key = declare(self, "client_secret_key", "", "CurveZMQ: this client's key pair file "
                              "(<client>.key_secret, mode 0600), written by `roboalign keys generate`")
         refuse_undeclared(self)
+        if self.image_transport not in ("raw", "compressed"):
+            raise ParameterError(self.get_name(), "image_transport",
+                                 f"image_transport: must be raw or compressed, got {self.image_transport!r}")
         self._auth = self._client_auth(server_key, client_key)
         # Decided once the served policy's metadata is known (_connect): True only for a policy
         # that lists privileged inputs, in a simulated graph. Read by _observation.
@@ -91,23 +119,35 @@ class PolicyNode(Node):
                                                          "server_roundtrip": collections.deque(maxlen=LATENCY_WINDOW)}
         self.counts = {"calls": 0, "chunks": 0, "errors": 0, "timeouts": 0, "skipped_stale_input": 0,
                        "skipped_missing_input": 0, "skipped_skewed_input": 0, "skipped_invalid_input": 0,
-                       "discarded_after_reset": 0}
+                       "skipped_frozen_input": 0, "discarded_after_reset": 0, "rejected_images": 0}
+        self.refusal: Refusal | None = None    # why the last try made no call (None: the last try called)
+        self.image_problem: str | None = None  # the last image refused (its encoding), for /policy/state
         self._lock = threading.Lock()  # guards the latest inputs and the episode generation
         self._generation = 0
         self._reset_stamp = -np.inf
         self._joints: tuple[float, JointState] | None = None
         self._images: dict[str, Frame] = {}
         self._frames_received = {c: 0 for c in self.cameras}  # per camera: Frame.sequence
+        self._intrinsics: dict[str, Intrinsics] = {}           # per camera, from its camera_info
+        self._freeze = FreezeWatch(frozen_after)
         self._objects: tuple[float, dict[str, np.ndarray]] | None = None
         self._instruction = self.fixed_instruction
         self._policy = None
         self._spec: RobotSpec | None = None
         self._assembler: ObservationAssembler | None = None
         self._chunk_pub = self.create_publisher(JointTrajectory, "/policy/chunk", qos.COMMAND)
+        self._state_pub = self.create_publisher(DiagnosticArray, "/policy/state", qos.STATE)
         self.create_subscription(JointState, "/joint_states", self._on_joints, qos.SENSOR)
         for camera in self.cameras:
-            self.create_subscription(Image, f"/camera/{camera}/image_raw",
-                                     lambda msg, c=camera: self._on_image(c, msg), qos.SENSOR)
+            if self.image_transport == "compressed":
+                self.create_subscription(CompressedImage, f"/camera/{camera}/image_raw/compressed",
+                                         lambda msg, c=camera: self._on_image(c, msg), qos.SENSOR)
+            else:
+                self.create_subscription(Image, f"/camera/{camera}/image_raw",
+                                         lambda msg, c=camera: self._on_image(c, msg), qos.SENSOR)
+            self.create_subscription(CameraInfo, f"/camera/{camera}/camera_info",
+                                     lambda msg, c=camera: self._on_camera_info(c, msg), qos.SENSOR)
+        self.create_timer(1.0 / diag_rate, self._publish_state)
         self.create_subscription(String, "/task/instruction", self._on_instruction, qos.LATCHED)
         self._objects_sub = None  # /sim/objects: created by _connect, only for a privileged policy in sim
         self._stop = threading.Event()
@@ -142,18 +182,32 @@ class PolicyNode(Node):
         with self._lock:
             if stamp >= self._reset_stamp:
                 self._joints = (stamp, msg)
+                self._freeze.arrived("joints", stamp)
 
-    def _on_image(self, camera: str, msg: Image) -> None:
+    def _on_image(self, camera: str, msg: Image | CompressedImage) -> None:
         stamp = stamp_to_seconds(msg.header.stamp)
         try:
+            image = image_from_msg(msg) if isinstance(msg, Image) else image_from_compressed(msg)
+            intrinsics = self._intrinsics.get(camera)
+            if intrinsics is not None and (intrinsics.height, intrinsics.width) != image.shape[:2]:
+                intrinsics = None  # camera_info of another mode (it just changed): send no K rather than a wrong one
             self._frames_received[camera] += 1
-            frame = Frame(image_from_msg(msg), stamp, self._frames_received[camera])
+            frame = Frame(image, stamp, self._frames_received[camera], intrinsics=intrinsics)
         except ValueError as exc:
-            self.get_logger().warning(f"/camera/{camera}: {exc}", throttle_duration_sec=2.0)
+            self.counts["rejected_images"] += 1
+            self.image_problem = f"/camera/{camera}: {exc}"
+            self.get_logger().error(self.image_problem, throttle_duration_sec=5.0)
             return
         with self._lock:
             if stamp >= self._reset_stamp:
                 self._images[camera] = frame
+                self._freeze.arrived(camera, stamp)
+
+    def _on_camera_info(self, camera: str, msg: CameraInfo) -> None:
+        try:
+            self._intrinsics[camera] = intrinsics_from_camera_info(msg)
+        except ValueError as exc:  # uncalibrated (K all zero): the images still go, without K
+            self.get_logger().warning(f"/camera/{camera}/camera_info: {exc}", throttle_duration_sec=30.0)
 
     def _on_objects(self, msg: MarkerArray) -> None:
         stamp = stamp_to_seconds(msg.markers[0].header.stamp) if msg.markers else node_now(self)
@@ -175,6 +229,7 @@ class PolicyNode(Node):
             self._generation += 1
             self._reset_stamp = node_now(self)
             self._joints, self._images, self._objects = None, {}, None
+            self._freeze.clear()
             if not self.fixed_instruction:
                 self._instruction = ""
         self._wake.set()
@@ -227,7 +282,8 @@ class PolicyNode(Node):
             joints, images, objects, instruction = self._joints, dict(self._images), self._objects, self._instruction
         if self._assembler is None or self._assembler.spec is not self._spec:
             self._assembler = ObservationAssembler(self._spec, self.cameras, self.max_observation_age,
-                                                   self.max_observation_skew, privileged=self.use_privileged)
+                                                   self.max_observation_skew, privileged=self.use_privileged,
+                                                   freeze=self._freeze)
         state = None
         if joints is not None:
             stamp, msg = joints
@@ -246,8 +302,49 @@ class PolicyNode(Node):
             if result.reason is not RefusalReason.MISSING:  # missing is normal right after a reset
                 log = self.get_logger().error if result.reason is RefusalReason.INVALID else self.get_logger().warning
                 log(f"no policy call: {result}", throttle_duration_sec=2.0)
+            self._set_refusal(result)
             return None, generation
+        self._set_refusal(None)
         return result, generation
+
+    # ---- /policy/state ------------------------------------------------------------------------
+    def _set_refusal(self, refusal: Refusal | None) -> None:
+        """Remember why no call is made; a change (paused, resumed, another stream) is published at once."""
+        before = self.refusal
+        self.refusal = refusal
+        if (before is None) != (refusal is None) or (
+                before is not None and (before.reason, before.stream) != (refusal.reason, refusal.stream)):
+            if refusal is None and before is not None:
+                self.get_logger().info(f"inputs fresh again ({before.stream} recovered): policy calls resume")
+            self._publish_state()
+
+    def _publish_state(self) -> None:
+        refusal = self.refusal
+        status = DiagnosticStatus(name="roboalign/policy/inputs", hardware_id=self.endpoint)
+        if self.unusable or (self.connect_error and self._spec is None):
+            status.level, status.message = DiagnosticStatus.ERROR, str(self.connect_error)
+        elif refusal is not None and refusal.reason is not RefusalReason.MISSING:
+            status.level, status.message = DiagnosticStatus.WARN, f"paused: {refusal}"
+        elif refusal is not None:
+            status.level, status.message = DiagnosticStatus.WARN, f"waiting: {refusal}"
+        else:
+            status.level, status.message = DiagnosticStatus.OK, "inputs fresh: calling the policy"
+        values = [KeyValue(key="reason", value="" if refusal is None else refusal.reason.value),
+                  KeyValue(key="stream", value="" if refusal is None else refusal.stream)]
+        values += [KeyValue(key=k, value=str(v)) for k, v in self.counts.items()]
+        now = node_now(self)
+        with self._lock:
+            joints, images = self._joints, dict(self._images)
+        if joints is not None:
+            values.append(KeyValue(key="age_s.joints", value=f"{now - joints[0]:.3f}"))
+        values += [KeyValue(key=f"age_s.{c}", value=f"{now - f.capture_time:.3f}") for c, f in images.items()]
+        if self.image_problem:
+            values.append(KeyValue(key="image_problem", value=self.image_problem[:300]))
+        status.values = values
+        msg = DiagnosticArray()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.status = [status]
+        self._state_pub.publish(msg)
 
     def _loop(self) -> None:
         from roboalign.serving.errors import RequestTimeout, ServingError
