@@ -25,7 +25,8 @@ setup(
     zip_safe=True,
     maintainer="RoboAlign maintainers",
     maintainer_email="roboalign@example.com",
-    description="Thin rclpy nodes of the RoboAlign runtime (sim arm, policy client, chunk executor, safety filter)",
+    description="Thin rclpy nodes of the RoboAlign runtime (sim arm, policy client, chunk executor, safety filter, "
+                "ros2_control bridge)",
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
@@ -33,6 +34,7 @@ setup(
             f"policy_node = {PACKAGE}.policy_node:main",
             f"executor_node = {PACKAGE}.executor_node:main",
             f"safety_node = {PACKAGE}.safety_node:main",
+            f"controller_bridge_node = {PACKAGE}.controller_bridge_node:main",
         ],
         "roboalign.commands": [
             f"rollout = {PACKAGE}.rollout_cli",
