@@ -51,6 +51,9 @@ from roboalign.errors import ConfigError
 PACKAGE = "roboalign_ros"
 _GRAPH_KEYS = ("graph", "fastdds_profile", "base", "nodes", "parameters", "remappings")
 MAX_BASE_DEPTH = 4
+# Lifecycle (managed) nodes of this package: a launch file configures and activates them
+# (the tests check this list against the classes).
+MANAGED_NODES = frozenset({f"{PACKAGE}.controller_bridge_node:ControllerBridgeNode"})
 _NODE_KEYS = ("name", "package", "executable", "class", "executor", "parameters", "remappings")
 _REQUIRED_NODE_KEYS = ("name", "package", "executable", "class")
 _SCALARS = (bool, int, float, str)
@@ -270,3 +273,22 @@ def _load(path: Path, chain: tuple[Path, ...]) -> GraphSpec:
         profile_path = _resolve_file(str(profile), path, lambda message: located.error(("fastdds_profile",), message))
     return GraphSpec(name=str(data.get("graph", path.stem)), nodes=tuple(nodes.values()), fastdds_profile=profile_path,
                      source=path, marks=marks)
+
+
+# ---- launch -------------------------------------------------------------------------------------
+def launch_node_arguments(graph: GraphSpec, overrides: dict[str, dict[str, Any]] | None = None) -> list[dict]:
+    """launch_ros.actions.Node keyword arguments for every node of `graph`, with `overrides`
+    (node name -> parameters) merged over its parameters. "managed" says whether the node is a
+    lifecycle node (launch it as launch_ros.actions.LifecycleNode; pop the key first)."""
+    out = []
+    for node in graph.nodes:
+        out.append({
+            "package": node.package,
+            "executable": node.executable,
+            "name": node.name,
+            "parameters": [{**node.parameters, **(overrides or {}).get(node.name, {})}],
+            "remappings": list(node.remappings.items()),
+            "output": "screen",
+            "managed": node.node_class in MANAGED_NODES,
+        })
+    return out
