@@ -39,6 +39,7 @@ under <prefix>/share/roboalign_ros (a plain `pip install`).
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import importlib
 import os
 import sys
@@ -220,7 +221,12 @@ def _overlay(data: dict, key: str, nodes: dict[str, NodeSpec], located, path: Pa
     section = data.get(key) or {}
     if not isinstance(section, dict):
         raise located.error((key,), f"must map node names to {key}")
-    _check_keys(section, tuple(nodes), (key,), located)
+    for name in section:
+        if name not in nodes:
+            close = difflib.get_close_matches(str(name), list(nodes), n=1)
+            hint = f"did you mean {close[0]}? " if close else ""
+            raise located.error((key, name), f"no node of that name in this graph or its base; {hint}"
+                                             f"nodes: {', '.join(nodes)}")
     for name, values in section.items():
         if not isinstance(values, dict):
             raise located.error((key, name), f"must be a mapping of {'parameter names to values' if key == 'parameters' else 'topic -> topic'}")
