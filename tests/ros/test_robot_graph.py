@@ -141,3 +141,49 @@ def test_the_bridge_is_a_console_script_of_the_package():
     for variant in VARIANTS:
         for node in load_graph(CONFIG / f"rollout_robot_{variant}.yaml").nodes:
             assert node.executable in scripts
+
+
+@pytest.mark.ros
+def test_every_parameter_of_the_sim_variant_is_declared_by_its_node_and_the_bridge_starts_active(
+        ros_domain_id, free_tcp_endpoint):
+    pytest.importorskip("rclpy")
+    from roboalign_ros.runner import GraphRunner
+
+    graph = load_graph(CONFIG / "rollout_robot_sim.yaml")
+    with GraphRunner(graph, domain_id=ros_domain_id, overrides={"policy": {"endpoint": free_tcp_endpoint}}) as runner:
+        for spec in graph.nodes:
+            node = runner.node(spec.name)
+            for key, value in spec.parameters.items():
+                if key != "endpoint":
+                    assert node.get_parameter(key).value == value, f"{spec.name}.{key}"
+        assert runner.node("controller_bridge").active
+        assert runner.node("sim").controllers.topics == ("/arm_controller/joint_trajectory",
+                                                         "/gripper_controller/joint_trajectory")
+
+
+@pytest.mark.ros
+def test_rollout_runs_the_real_robot_graph_with_the_sim_behind_the_controllers(ros_domain_id, tmp_path):
+    pytest.importorskip("rclpy")
+    import json
+
+    from roboalign.cli import main
+
+    out = tmp_path / "rollout.json"
+    code = main(["rollout", "--sim", "--graph", str(CONFIG / "rollout_robot_sim.yaml"), "--episodes", "1",
+                 "--seed", "1", "--policy", str(REPO / "models" / "roboalign-sim-touch-tiny"),
+                 "--domain-id", str(ros_domain_id), "--json", str(out)])
+    summary = json.loads(out.read_text())
+    assert code == 0 and summary["successes"] == 1, summary["per_episode"]
+    assert summary["latency_ms"]["command->controller"]["n"] > 50  # every command went through the bridge
+    assert summary["per_episode"][0]["safety"]["rejected"] == 0
+
+
+@pytest.mark.ros
+def test_the_sim_variant_refuses_a_policy_that_needs_privileged_inputs_like_a_robot(ros_domain_id, capsys):
+    pytest.importorskip("rclpy")
+    from roboalign.cli import main
+
+    code = main(["rollout", "--sim", "--graph", str(CONFIG / "rollout_robot_sim.yaml"), "--episodes", "1",
+                 "--policy", "expert", "--domain-id", str(ros_domain_id)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and "privileged" in err[-1]

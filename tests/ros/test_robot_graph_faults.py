@@ -12,15 +12,15 @@ import pytest
 
 pytest.importorskip("rclpy")
 
-from ros_probe import Probe  # noqa: E402
-from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint  # noqa: E402
+from ros_probe import Probe
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
-from roboalign.serving.process import ServerProcess  # noqa: E402
-from roboalign_ros import qos  # noqa: E402
-from roboalign_ros.conversions import seconds_to_duration, seconds_to_stamp, stamp_to_seconds  # noqa: E402
-from roboalign_ros.graph import load_graph  # noqa: E402
-from roboalign_ros.runner import GraphRunner  # noqa: E402
-from roboalign_ros.sim_episodes import SimEpisodes  # noqa: E402
+from roboalign.serving.process import ServerProcess
+from roboalign_ros import qos
+from roboalign_ros.conversions import seconds_to_duration, seconds_to_stamp, stamp_to_seconds
+from roboalign_ros.graph import load_graph
+from roboalign_ros.runner import GraphRunner
+from roboalign_ros.sim_episodes import SimEpisodes
 
 pytestmark = pytest.mark.ros
 GRAPH = load_graph().source.parent / "rollout_robot_sim.yaml"
