@@ -132,7 +132,7 @@ def test_a_chunk_with_nan_inf_or_the_wrong_joint_count_is_rejected_and_the_arm_h
     else:
         bad = np.concatenate([bad, bad[:, :1]], axis=1)  # 8 positions for the 7 joints named
     mark = rig.log.now()
-    rig.publish(bad, start=mark + 0.05)
+    rig.publish(bad, start=mark + 0.05, names=names)
     rig.log.spin(1.2)
     stats = rig.executor.stats()
     assert stats["rejected"] + stats["malformed"] == 1 and stats["accepted"] == 1
