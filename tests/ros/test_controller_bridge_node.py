@@ -181,3 +181,20 @@ def test_driver_examples_configure_against_their_arms_joint_names(variant, joint
         assert bridge.active and bridge.routing.targets[0].joints == tuple(joints)
         assert len(bridge.routing.targets) == 1  # the gripper is not a controller of these drivers
 
+
+
+def test_without_arm_joints_the_arm_controller_gets_the_specs_joints_but_the_gripper(ros_domain_id):
+    from rclpy.context import Context
+    from rclpy.parameter import Parameter
+
+    from roboalign_ros.controller_bridge_node import ControllerBridgeNode
+
+    context = Context()
+    rclpy.init(args=[], context=context, domain_id=ros_domain_id)
+    node = ControllerBridgeNode(context=context, parameter_overrides=[Parameter("autostart", value=True)])
+    try:  # an empty list parameter (declared by type, roboalign_ros.params.declare) reads as []
+        assert node.params["arm_joints"] == [] and node.active
+        assert node.routing.targets[0].joints == NAMES[:6] and node.routing.uncommanded == ("gripper",)
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)
