@@ -27,7 +27,7 @@ def test_mistake_is_refused_in_one_line_before_anything_starts(args, says):
 def test_without_sim_says_what_to_run_on_a_robot():
     result = roboalign("rollout", timeout=60)
     assert result.returncode == 2
-    assert "ros2 launch roboalign_ros rollout_sim.launch.py" in one_line(result.stderr)
+    assert "ros2 launch roboalign_ros rollout_robot.launch.py" in one_line(result.stderr)
 
 
 def test_a_bad_ros_domain_id_in_the_environment_is_named():

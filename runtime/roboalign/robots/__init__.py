@@ -1,4 +1,5 @@
-"""Robots without ROS: forward kinematics for each RobotSpec (robot specs live in configs/robots/).
+"""Robots without ROS: forward kinematics for each RobotSpec (robot specs live in configs/robots/),
+and how a safe joint command is split and stamped for an arm driver's controllers (controller.py).
 
     kin = kinematics_for(RobotSpec.load("configs/robots/fr3.yaml"), tool_offset=(0, 0, 0.1034))
     x, y, z = kin.tool_position(q_arm)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from roboalign_ros.graph import load_graph
+from roboalign_ros.graph import launch_node_arguments, load_graph
 
 CONFIG = Path(__file__).resolve().parent.parent / "config" / "rollout_sim.yaml"
 
@@ -29,21 +29,12 @@ def node_arguments(config: Path = CONFIG, endpoint: str | None = None,
     """launch_ros.actions.Node keyword arguments for every node of the graph YAML.
     endpoint replaces any node's `endpoint` parameter; policy_parameters are added to the
     node named `policy` (e.g. its CurveZMQ key files)."""
-    out = []
-    for node in load_graph(config).nodes:
-        params = dict(node.parameters)
-        if endpoint is not None and "endpoint" in params:
-            params["endpoint"] = endpoint
-        if node.name == "policy":
-            params.update(policy_parameters or {})
-        out.append({
-            "package": node.package,
-            "executable": node.executable,
-            "name": node.name,
-            "parameters": [params],
-            "remappings": list(node.remappings.items()),
-            "output": "screen",
-        })
+    graph = load_graph(config)
+    overrides = {n.name: {"endpoint": endpoint} for n in graph.nodes if endpoint is not None and "endpoint" in n.parameters}
+    overrides.setdefault("policy", {}).update(policy_parameters or {})
+    out = launch_node_arguments(graph, overrides)
+    for kwargs in out:
+        kwargs.pop("managed")  # this graph has no lifecycle node
     return out
 
 

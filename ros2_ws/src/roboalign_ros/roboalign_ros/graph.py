@@ -16,6 +16,18 @@ here, so the launch file and CI can validate it.
         parameters: {watchdog_timeout: 0.25}
         remappings: {/arm/command: /arm/command}
 
+A graph may build on another (`base:`, relative like fastdds_profile), so a variant says only
+what differs: the real-robot graph for one arm (rollout_robot_fr3.yaml), or the same graph
+with the simulator behind the controller interface (rollout_robot_sim.yaml):
+
+    graph: rollout_robot_fr3
+    base: rollout_robot.yaml               # every node, parameter and remapping of that graph
+    nodes: [...]                           # optional: added nodes (one of a base node's name replaces it)
+    parameters:                            # node -> parameters merged over the base's
+      controller_bridge: {arm_controller: fr3_arm_controller}
+    remappings:                            # node -> remappings merged over the base's
+      policy: {/camera/front/image_raw: /camera/color/image_raw}
+
 Whether each parameter is one its node declares is checked when the node starts (every node
 refuses undeclared parameters, roboalign_ros.params); `GraphSpec.locate` gives the YAML line
 and column of a parameter so that refusal can point at the file.
@@ -27,6 +39,7 @@ under <prefix>/share/roboalign_ros (a plain `pip install`).
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import importlib
 import os
 import sys
@@ -37,7 +50,12 @@ from roboalign.config import check_keys, read_yaml
 from roboalign.errors import ConfigError
 
 PACKAGE = "roboalign_ros"
-_GRAPH_KEYS = ("graph", "fastdds_profile", "nodes")
+_GRAPH_KEYS = ("graph", "fastdds_profile", "base", "nodes", "parameters", "remappings")
+MAX_BASE_DEPTH = 4
+# Lifecycle (managed) nodes of this package: a launch file configures and activates them
+# (the tests check this list against the classes).
+MANAGED_NODES = frozenset({f"{PACKAGE}.controller_bridge_node:ControllerBridgeNode",
+                           f"{PACKAGE}.camera_node:CameraNode"})
 _NODE_KEYS = ("name", "package", "executable", "class", "executor", "parameters", "remappings")
 _REQUIRED_NODE_KEYS = ("name", "package", "executable", "class")
 _SCALARS = (bool, int, float, str)
@@ -71,8 +89,9 @@ class GraphSpec:
     nodes: tuple[NodeSpec, ...]
     fastdds_profile: Path | None = None
     source: Path | None = None
-    # (node name, parameter) -> (line, column) in `source`, for errors that point at the file
-    marks: dict[tuple[str, str], tuple[int, int]] = dataclasses.field(default_factory=dict, compare=False)
+    # (node name, parameter) -> (file, line, column) where it was set (`source` or a base), for
+    # errors that point at the file
+    marks: dict[tuple[str, str], tuple[Path, int, int]] = dataclasses.field(default_factory=dict, compare=False)
 
     def node(self, name: str) -> NodeSpec:
         for spec in self.nodes:
@@ -93,8 +112,8 @@ class GraphSpec:
 
     def locate(self, node: str, parameter: str, message: str) -> ConfigError:
         """A ConfigError about one node parameter of this YAML, at its line and column."""
-        line, column = self.marks.get((node, parameter), (None, None))
-        return ConfigError(f"nodes.{node}.parameters.{message}", path=self.source, line=line, column=column)
+        path, line, column = self.marks.get((node, parameter), (self.source, None, None))
+        return ConfigError(f"nodes.{node}.parameters.{message}", path=path, line=line, column=column)
 
 
 # ---- where the package's files are ------------------------------------------------------------
@@ -131,9 +150,10 @@ def _check_param(node: str, key: str, value: Any, fail) -> None:
     raise fail(f"must be a scalar or a non-empty list of one type (a ROS parameter), got {value!r}")
 
 
-def _resolve_profile(name: str, graph_file: Path, fail) -> Path:
-    """Relative: beside the graph YAML, else the package's config/ (so a graph copied elsewhere
-    to change a parameter keeps its transport settings)."""
+def _resolve_file(name: str, graph_file: Path, fail) -> Path:
+    """A file a graph names (fastdds_profile, base). Relative: beside the graph YAML, else the
+    package's config/ (so a graph copied elsewhere to change a parameter keeps its transport
+    settings and its base)."""
     path = Path(name).expanduser()
     if path.is_absolute():
         candidates = [path]
@@ -161,8 +181,65 @@ def _check_keys(mapping: dict, valid: tuple[str, ...], keypath: tuple, located) 
 
 
 def load_graph(path: str | Path | None = None) -> GraphSpec:
-    """Read and validate a graph YAML; every mistake is a ConfigError at its file:line:column."""
-    path = Path(path) if path is not None else default_graph_path()
+    """Read and validate a graph YAML (and the graphs it builds on through `base:`); every
+    mistake is a ConfigError at its file:line:column."""
+    return _load(Path(path) if path is not None else default_graph_path(), ())
+
+
+def _node_spec(raw: Any, keypath: tuple, located, path: Path, marks: dict) -> NodeSpec:
+    if not isinstance(raw, dict):
+        raise located.error(keypath, "each node must be a mapping")
+    _check_keys(raw, _NODE_KEYS, keypath, located)
+    missing = [k for k in _REQUIRED_NODE_KEYS if k not in raw]
+    if missing:
+        raise located.error(keypath, f"lacks {', '.join(missing)}")
+    name = str(raw["name"])
+    if ":" not in str(raw["class"]):
+        raise located.error((*keypath, "class"), f"node {name!r}: class must look like 'module:Class'")
+    params = raw.get("parameters") or {}
+    if not isinstance(params, dict):
+        raise located.error((*keypath, "parameters"), "must be a mapping of parameter names to values")
+    _check_params(name, params, (*keypath, "parameters"), located, path, marks)
+    remaps = raw.get("remappings") or {}
+    if not isinstance(remaps, dict):
+        raise located.error((*keypath, "remappings"), "must be a mapping of topic -> topic")
+    return NodeSpec(name=name, package=str(raw["package"]), executable=str(raw["executable"]),
+                    node_class=str(raw["class"]), executor=str(raw.get("executor", "main")),
+                    parameters=dict(params), remappings={str(k): str(v) for k, v in remaps.items()})
+
+
+def _check_params(node: str, params: dict, keypath: tuple, located, path: Path, marks: dict) -> None:
+    for key, value in params.items():
+        where = (*keypath, key)
+        _check_param(node, key, value, lambda message, where=where: located.error(where, message))
+        mark = located.marks.get(where)
+        if mark is not None:
+            marks[(node, str(key))] = (path, *mark)
+
+
+def _overlay(data: dict, key: str, nodes: dict[str, NodeSpec], located, path: Path, marks: dict) -> None:
+    """`parameters:` / `remappings:` of a graph with a base: node name -> mapping merged over it."""
+    section = data.get(key) or {}
+    if not isinstance(section, dict):
+        raise located.error((key,), f"must map node names to {key}")
+    for name in section:
+        if name not in nodes:
+            close = difflib.get_close_matches(str(name), list(nodes), n=1)
+            hint = f"did you mean {close[0]}? " if close else ""
+            raise located.error((key, name), f"no node of that name in this graph or its base; {hint}"
+                                             f"nodes: {', '.join(nodes)}")
+    for name, values in section.items():
+        if not isinstance(values, dict):
+            raise located.error((key, name), f"must be a mapping of {'parameter names to values' if key == 'parameters' else 'topic -> topic'}")
+        node = nodes[name]
+        if key == "parameters":
+            _check_params(name, values, (key, name), located, path, marks)
+            nodes[name] = dataclasses.replace(node, parameters={**node.parameters, **values})
+        else:
+            nodes[name] = dataclasses.replace(node, remappings={**node.remappings, **{str(k): str(v) for k, v in values.items()}})
+
+
+def _load(path: Path, chain: tuple[Path, ...]) -> GraphSpec:
     if not path.is_file():
         raise ConfigError("node graph not found (pass --graph PATH or set ROBOALIGN_GRAPH)"
                           if not path.exists() else "node graph is not a file", path=path)
@@ -171,42 +248,54 @@ def load_graph(path: str | Path | None = None) -> GraphSpec:
     if not isinstance(data, dict):
         raise located.error((), "a node graph is a mapping with a 'nodes' list")
     _check_keys(data, _GRAPH_KEYS, (), located)
-    if not isinstance(data.get("nodes"), list) or not data["nodes"]:
-        raise located.error(("nodes",), "needs a non-empty 'nodes' list")
-    nodes, marks = [], {}
-    for i, raw in enumerate(data["nodes"]):
-        keypath = ("nodes", i)
-        if not isinstance(raw, dict):
-            raise located.error(keypath, "each node must be a mapping")
-        _check_keys(raw, _NODE_KEYS, keypath, located)
-        missing = [k for k in _REQUIRED_NODE_KEYS if k not in raw]
-        if missing:
-            raise located.error(keypath, f"lacks {', '.join(missing)}")
-        name = str(raw["name"])
-        if ":" not in str(raw["class"]):
-            raise located.error((*keypath, "class"), f"node {name!r}: class must look like 'module:Class'")
-        params = raw.get("parameters") or {}
-        if not isinstance(params, dict):
-            raise located.error((*keypath, "parameters"), "must be a mapping of parameter names to values")
-        for key, value in params.items():
-            where = (*keypath, "parameters", key)
-            _check_param(name, key, value, lambda message, where=where: located.error(where, message))
-            mark = located.marks.get(where)
-            if mark is not None:
-                marks[(name, str(key))] = mark
-        remaps = raw.get("remappings") or {}
-        if not isinstance(remaps, dict):
-            raise located.error((*keypath, "remappings"), "must be a mapping of topic -> topic")
-        nodes.append(NodeSpec(name=name, package=str(raw["package"]), executable=str(raw["executable"]),
-                              node_class=str(raw["class"]), executor=str(raw.get("executor", "main")),
-                              parameters=dict(params), remappings={str(k): str(v) for k, v in remaps.items()}))
-    names = [n.name for n in nodes]
+    base = None
+    if data.get("base"):
+        base_path = _resolve_file(str(data["base"]), path, lambda message: located.error(("base",), message))
+        if base_path in chain or path.resolve() == base_path or len(chain) >= MAX_BASE_DEPTH:
+            raise located.error(("base",), f"{data['base']}: graphs build on each other in a loop (or more than "
+                                           f"{MAX_BASE_DEPTH} deep)")
+        base = _load(base_path, (*chain, path.resolve()))
+    elif data.get("parameters") or data.get("remappings"):
+        raise located.error(("parameters" if data.get("parameters") else "remappings",),
+                            "only a graph with a base changes other nodes' settings; put them in the node itself")
+    own = data.get("nodes", [] if base is not None else None)
+    if not isinstance(own, list) or (base is None and not own):
+        raise located.error(("nodes",), "needs a non-empty 'nodes' list" if base is None else "must be a list of nodes")
+    marks = dict(base.marks) if base is not None else {}
+    parsed = [_node_spec(raw, ("nodes", i), located, path, marks) for i, raw in enumerate(own)]
+    names = [n.name for n in parsed]
     if len(set(names)) != len(names):
         raise located.error(("nodes",), f"node names must be unique, got {names}")
+    nodes = {n.name: n for n in (base.nodes if base is not None else ())}
+    for node in parsed:  # a node of the base's name replaces it (its marks too)
+        if node.name in nodes:
+            marks = {k: v for k, v in marks.items() if k[0] != node.name or v[0] == path}
+        nodes[node.name] = node
+    if base is not None:
+        _overlay(data, "parameters", nodes, located, path, marks)
+        _overlay(data, "remappings", nodes, located, path, marks)
     profile = data.get("fastdds_profile")
-    profile_path = None
+    profile_path = base.fastdds_profile if base is not None else None
     if profile:
-        profile_path = _resolve_profile(str(profile), path,
-                                        lambda message: located.error(("fastdds_profile",), message))
-    return GraphSpec(name=str(data.get("graph", path.stem)), nodes=tuple(nodes), fastdds_profile=profile_path,
+        profile_path = _resolve_file(str(profile), path, lambda message: located.error(("fastdds_profile",), message))
+    return GraphSpec(name=str(data.get("graph", path.stem)), nodes=tuple(nodes.values()), fastdds_profile=profile_path,
                      source=path, marks=marks)
+
+
+# ---- launch -------------------------------------------------------------------------------------
+def launch_node_arguments(graph: GraphSpec, overrides: dict[str, dict[str, Any]] | None = None) -> list[dict]:
+    """launch_ros.actions.Node keyword arguments for every node of `graph`, with `overrides`
+    (node name -> parameters) merged over its parameters. "managed" says whether the node is a
+    lifecycle node (launch it as launch_ros.actions.LifecycleNode; pop the key first)."""
+    out = []
+    for node in graph.nodes:
+        out.append({
+            "package": node.package,
+            "executable": node.executable,
+            "name": node.name,
+            "parameters": [{**node.parameters, **(overrides or {}).get(node.name, {})}],
+            "remappings": list(node.remappings.items()),
+            "output": "screen",
+            "managed": node.node_class in MANAGED_NODES,
+        })
+    return out

@@ -33,6 +33,7 @@ from roboalign.errors import ConfigError, UsageError
 _RCLPY_BUILTINS = ("use_sim_time", "start_type_description_service")  # declared by every rclpy Node
 _ARRAY_TYPES = {str: ParameterType.PARAMETER_STRING_ARRAY, float: ParameterType.PARAMETER_DOUBLE_ARRAY,
                 int: ParameterType.PARAMETER_INTEGER_ARRAY}
+_EMPTY_ARRAYS = {str: Parameter.Type.STRING_ARRAY, float: Parameter.Type.DOUBLE_ARRAY, int: Parameter.Type.INTEGER_ARRAY}
 
 
 class ParameterError(ConfigError):
@@ -81,8 +82,11 @@ def declare(node: Node, name: str, default: Any, description: str, *, low: float
         default = list(default)
         if element is float and override is not None and override.type_ == Parameter.Type.INTEGER_ARRAY:
             _overrides(node)[name] = Parameter(name, value=[float(v) for v in override.value])
+    # An empty list says nothing about its type to rclpy: declare it by type (value None when not given).
+    empty = isinstance(default, list) and not default
     try:
-        return node.declare_parameter(name, default, desc).value
+        value = node.declare_parameter(name, _EMPTY_ARRAYS[element] if empty else default, desc).value
+        return [] if empty and value is None else value
     except InvalidParameterTypeException:
         given = _overrides(node)[name].value
         raise ParameterError(node.get_name(), name, f"{name}: expected {_type_name(default, element)}, "

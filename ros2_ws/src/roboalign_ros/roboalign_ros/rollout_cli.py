@@ -51,7 +51,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--task", default=None, help="task family (touch, push) or a full instruction")
     p.add_argument("--json", type=Path, default=None, help="write the summary here")
     p.add_argument("--graph", type=Path, default=None,
-                   help="node graph YAML (default: config/rollout_sim.yaml of the roboalign_ros package)")
+                   help="node graph YAML (default: config/rollout_sim.yaml of the roboalign_ros package; "
+                        "config/rollout_robot_sim.yaml: the real-robot graph with the sim behind its controllers)")
     p.add_argument("--domain-id", type=int_range(0, MAX_DOMAIN_ID), default=None,
                    help=f"ROS_DOMAIN_ID, 0..{MAX_DOMAIN_ID} (default: $ROS_DOMAIN_ID or one from the pid)")
     p.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
@@ -103,8 +104,9 @@ def sigterm_as_interrupt() -> Iterator[None]:
 # ---- the command ----------------------------------------------------------------------------
 def run_rollout(args: argparse.Namespace) -> int:
     if not args.sim:
-        raise UsageError("only --sim is implemented; on a robot run `ros2 launch roboalign_ros rollout_sim.launch.py` "
-                         "with your arm's driver in place of the sim node")
+        raise UsageError("only --sim runs in-process; on a robot run `ros2 launch roboalign_ros rollout_robot.launch.py "
+                         "driver:=fr3|ur5e|...` (docs/robot.md), or try that graph here first with "
+                         "--sim --graph .../config/rollout_robot_sim.yaml")
     from roboalign_ros.graph import load_graph  # no rclpy: the checks below cost no ROS start-up
 
     overrides = parse_sets(args.set)

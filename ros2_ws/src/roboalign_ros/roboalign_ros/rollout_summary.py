@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-STAGES = ("observation->chunk", "command->arm", "server_roundtrip")
+# command->controller: the controller bridge of the real-robot graph (command made -> forwarded)
+STAGES = ("observation->chunk", "command->controller", "command->arm", "server_roundtrip")
 INTERVENTIONS = ("limited", "clamped", "workspace", "rejected", "hold", "estopped", "watchdog_trips")
 
 

@@ -1,7 +1,8 @@
 """Episodes of the simulated rollout graph, driven from the process that runs it.
 
 Between episodes every node is reset while the graph is paused (no callback runs), in the
-order sim -> policy -> executor -> safety. Each node then drops whatever is stamped before its
+order sim -> policy -> executor -> safety, then any other node that has `reset_episode()` (the
+controller bridge of the real-robot graph with the sim behind it). Each node then drops whatever is stamped before its
 own reset, so nothing from the previous episode leaks into the next one: no old joint state
 initialises the safety filter, no old chunk is played, no old command moves the new arm.
 """
@@ -43,6 +44,8 @@ class SimEpisodes:
         self.policy = runner.node("policy")
         self.executor = runner.node("executor")
         self.safety = runner.node("safety")
+        named = (self.sim, self.policy, self.executor, self.safety)
+        self.others = [n for n in runner.nodes.values() if n not in named and hasattr(n, "reset_episode")]
 
     def _counters(self) -> tuple[dict, dict, dict]:
         return self.safety.intervention_counts(), self.executor.stats(), dict(self.policy.counts)
@@ -68,6 +71,8 @@ class SimEpisodes:
             self.policy.reset_episode()
             self.executor.reset_episode()
             self.safety.reset_episode()
+            for node in self.others:
+                node.reset_episode()
         return instruction
 
     def run(self, seed: int, max_seconds: float = 20.0, task: str | None = None, poll_s: float = 0.02) -> EpisodeOutcome:
@@ -87,7 +92,7 @@ class SimEpisodes:
     def latency_ms(self) -> dict[str, list[float]]:
         """Every latency sample so far, per stage (ms)."""
         out: dict[str, list[float]] = {}
-        for node in (self.policy, self.sim):
-            for stage, samples in node.latency_ms.items():
+        for node in (self.policy, self.sim, *self.others):
+            for stage, samples in getattr(node, "latency_ms", {}).items():
                 out[stage] = list(samples)
         return out

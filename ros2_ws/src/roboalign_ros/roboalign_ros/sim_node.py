@@ -1,6 +1,11 @@
 """sim_node: the MuJoCo arm (roboalign.sim.arm.SimArm) as a robot on ROS 2.
 
   /arm/command                     (JointTrajectory, one point, reliable)   in: safe joint targets
+                                   (command_interface: arm_command, the default)
+  /<arm_controller>/joint_trajectory or /commands, and the gripper's        in: command_interface:
+                                   ros2_control, a real arm driver's controller topics
+                                   (roboalign_ros.sim_controllers), so the real-robot graph with
+                                   its controller bridge runs unchanged against the sim
   /joint_states                    (JointState, sensor QoS, physics rate)   out
   /camera/<name>/image_raw         (Image rgb8, sensor QoS, camera rate)    out
   /camera/<name>/camera_info       (CameraInfo, sensor QoS)                 out
@@ -44,6 +49,7 @@ from roboalign_ros.conversions import (
     stamp_to_seconds,
 )
 from roboalign_ros.params import declare, refuse_undeclared, spin_node
+from roboalign_ros.sim_controllers import SimControllerInterface
 
 LATENCY_WINDOW = 100_000  # samples kept per latency series (a few MB at most)
 
@@ -62,7 +68,19 @@ class SimNode(Node):
         self.max_step = declare(self, "max_physics_step", 0.05, "s: the most one physics tick advances", low=0.001, high=1.0)
         objects_rate = declare(self, "objects_rate_hz", 10.0, "rate of /sim/objects (Hz)", low=0.5, high=100.0)
         self.frame_id = declare(self, "frame_id", "world", "frame of /sim/objects")
+        interface = declare(self, "command_interface", "arm_command",
+                            "arm_command (/arm/command) or ros2_control (controller topics, as a real arm driver)")
+        arm_controller = declare(self, "arm_controller", "arm_controller", "ros2_control: the arm controller's name")
+        arm_mode = declare(self, "arm_controller_mode", "joint_trajectory", "ros2_control: joint_trajectory or forward_position")
+        gripper_controller = declare(self, "gripper_controller", "gripper_controller", "ros2_control: the gripper controller's name")
+        gripper_mode = declare(self, "gripper_controller_mode", "joint_trajectory",
+                               "ros2_control: joint_trajectory, forward_position or none")
+        from_desired = declare(self, "interpolate_from_desired_state", False,
+                               "ros2_control: a new trajectory starts from the last desired state (JTC parameter), "
+                               "else from the measured one (the JTC default)")
         refuse_undeclared(self)
+        if interface not in ("arm_command", "ros2_control"):
+            raise ValueError(f"command_interface {interface!r}: expected arm_command or ros2_control")
         self.arm = SimArm(render_size=(height, width), cameras=(), task_family=family)
         unknown = [c for c in self.cameras if c not in self.arm.camera_names]
         if unknown:
@@ -80,7 +98,14 @@ class SimNode(Node):
         self._instruction_pub = self.create_publisher(String, "/task/instruction", qos.LATCHED)
         self._image_pubs = {c: self.create_publisher(Image, f"/camera/{c}/image_raw", qos.SENSOR) for c in self.cameras}
         self._info_pubs = {c: self.create_publisher(CameraInfo, f"/camera/{c}/camera_info", qos.SENSOR) for c in self.cameras}
-        self.create_subscription(JointTrajectory, "/arm/command", self._on_command, qos.COMMAND)
+        self.controllers = None
+        if interface == "ros2_control":
+            self.controllers = SimControllerInterface(
+                self, self.spec, self._lock, lambda: self._reset_stamp, arm_controller, arm_mode,
+                gripper_controller, gripper_mode, from_desired)
+            self.latency_ms["command->arm"] = self.controllers.latency_ms
+        else:
+            self.create_subscription(JointTrajectory, "/arm/command", self._on_command, qos.COMMAND)
         self.create_service(Trigger, "/sim/reset", self._on_reset)
         self.create_timer(1.0 / physics_rate, self._on_physics)
         self.create_timer(1.0 / objects_rate, self._publish_objects)
@@ -99,6 +124,9 @@ class SimNode(Node):
             self._last_tick = time.monotonic()
             self.success = False
             self.next_seed = int(seed) + 1
+            self._target = self.arm.joint_positions()  # controller mode: what the arm holds until commanded
+            if self.controllers is not None:
+                self.controllers.reset()
         self._instruction_pub.publish(String(data=info.instruction))
         self._success_pub.publish(Bool(data=False))
         self.get_logger().info(f"episode seed {seed}: {info.instruction!r}")
@@ -130,6 +158,9 @@ class SimNode(Node):
     def _on_physics(self) -> None:
         with self._lock:
             now = time.monotonic()
+            if self.controllers is not None:  # the controllers' update, then the physics under it
+                self.controllers.command(node_now(self), self.arm.joint_positions(), self._target)
+                self.arm.set_command(self._target)
             self.arm.step(min(now - self._last_tick, self.max_step))
             self._last_tick = now
             q, v = self.arm.joint_positions(), self.arm.joint_velocities()
