@@ -1,33 +1,78 @@
-"""ChunkExecutor: plays policy action chunks as a stream of commands at control rate.
+"""ChunkExecutor: plays policy action chunks as a stream of commands at control rate, with
+real-time chunking: the next chunk is computed while the current one plays, and joins it where
+the arm will be.
 
-Pure Python + numpy, no ROS (the executor node is wiring around it).
+Pure Python + numpy, no ROS (the executor node is wiring around it; control/loop.py drives it in
+the direct loop). A chunk is H absolute joint targets at start_time + k * dt; start_time is the
+observation's time, on the clock of `now` (ROS time in the nodes, the robot's clock in the loop).
 
-- Interpolation: linear in joint space between consecutive chunk points (a chunk is H
-  absolute targets at start_time + k * dt). Linear keeps every command on the segment between
-  two targets the policy produced, so it never overshoots them; the safety filter downstream
-  smooths the velocity corners.
-- Before a chunk's first point it gives the first point; after its last point it holds the
-  last one (and counts those ticks as `starved`: the policy did not deliver in time).
-- Merging: a newer chunk wins from its start time (or from now, when it arrives late). Over
-  `crossfade` seconds after that moment the command blends linearly from the playing
-  trajectory to the new chunk, so a replan never makes a step. Points already in the past
-  are dropped (only the last one before now stays, to interpolate from).
+Interpolation `cubic` (the default):
+- Within a chunk: a velocity-continuous cubic through its points (control.trajectory: monotone
+  Catmull-Rom tangents) that never overshoots them and comes to rest on the last one. Points
+  are first clamped into the position band (the RobotSpec's limits less `position_margin`, or
+  `gripper_margin` for the gripper), so the plan never asks for what the safety filter clamps.
+- Latency: a chunk arriving at `now` answers an observation of `observation_time` (or, when the
+  chunk does not say, `start_time`); `now` minus that is the inference delay (`last_delay`,
+  `max_delay`, in s).
+- Late steps: a chunk point before `now` is never played, nor interpolated from (counted in
+  `past_points`): the chunk's plan is built from its points at or after `now` only.
+- Join (real-time chunking): the playing plan goes on until t_j, the new chunk's first point at
+  or after now, so what was commanded while the policy computed the chunk is played, not
+  replaced. From t_j a blend (control.trajectory.Blend) takes the playing plan over into the
+  new chunk's plan: it starts at the playing plan's position, velocity and acceleration at
+  t_j and reaches the new plan's at t_j + window. Per joint it never leaves the range of the
+  two plans (no overshoot). The window is `crossfade` s or longer: lengthened until the
+  blend's velocity and acceleration stay within `limit_scale` x the RobotSpec limits (or within
+  what the two plans themselves ask there, if more).
+- Bound: every command lies, per joint, within the range of the (clamped) points of the chunks
+  accepted since the last reset and the positions given to reset().
+- Limits: the blends are kept within them; a chunk's own segments are played as the policy
+  timed them (no time-scaling), so where a chunk itself asks for more than the limits the
+  safety filter downstream limits it.
+- Start: the first chunk after `reset(positions)` joins from those (measured) joints at rest,
+  like any other chunk; without them it starts at rest on its own first point at or after now.
+
+Interpolation `linear` (the executor before real-time chunking; kept for comparison):
+- Linear in joint space between consecutive points: every command lies on a segment between two
+  targets the policy produced; the safety filter downstream smooths the velocity corners.
+- Before a chunk's first point it gives the first point.
+- A newer chunk wins from its start time (or from now, when it arrives late), blended linearly
+  from the playing trajectory over `crossfade` s. Points already in the past are dropped (only
+  the last one before now stays, to interpolate from). reset(positions) ignores the positions.
+
+Both:
+- After the last point the executor holds it (counting those ticks as `starved`: the policy did
+  not deliver in time).
 - Bad input never raises into the control loop: submit() returns a SubmitResult with a reason
   and counts it (rejected: wrong dimension or non-finite; dropped: ends in the past, or is not
   newer than the playing chunk; late: accepted but arrived after its start time by more than
-  `late_tolerance`).
-
-Times are seconds on one clock shared with the chunk's start_time (ROS time in the nodes).
+  `late_tolerance`). A rejected or dropped chunk leaves the playing plan untouched.
 """
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 import numpy as np
 
+from roboalign.control.trajectory import (
+    Blend,
+    Crossfade,
+    HermitePlan,
+    Polyline,
+    blend,
+    blend_weights,
+    chunk_plan,
+    collapse,
+)
 from roboalign.core.action import ActionChunk
 from roboalign.core.robot import RobotSpec
+
+INTERPOLATIONS = ("cubic", "linear")
+_WINDOW_GROWTH = 1.25  # a blend window grows by this factor until the blend is within the limits
+_LONGEST_WINDOW = 2.0  # s: a blend window never grows past this (or twice the new chunk's length)
+_WINDOW_SAMPLES = 33   # times per window at which a blend's velocity and acceleration are checked
 
 
 @dataclasses.dataclass
@@ -36,8 +81,9 @@ class ExecutorStats:
     rejected: int = 0   # invalid chunks (wrong dimension, non-finite, not a chunk)
     dropped: int = 0    # valid but useless: ended before now, or not newer than the playing one
     late: int = 0       # accepted, but arrived more than late_tolerance after their start time
-    merged: int = 0     # accepted while another chunk was playing (cross-faded in)
+    merged: int = 0     # accepted while another chunk was playing (joined onto it)
     starved: int = 0    # command() ticks past the end of the playing chunk (holding its last point)
+    past_points: int = 0  # points of accepted chunks already in the past on arrival (never played)
 
     def to_dict(self) -> dict[str, int]:
         return dataclasses.asdict(self)
@@ -49,64 +95,65 @@ class SubmitResult:
     reason: str = ""
 
 
-class _Polyline:
-    """Piecewise-linear trajectory through (times[k], points[k]); constant outside."""
-
-    def __init__(self, times: np.ndarray, points: np.ndarray) -> None:
-        self.times = times
-        self.points = points
-        self.end = float(times[-1])
-
-    def sample(self, t: float) -> np.ndarray:
-        times = self.times
-        if t <= times[0]:
-            return self.points[0].copy()
-        if t >= times[-1]:
-            return self.points[-1].copy()
-        k = int(np.searchsorted(times, t, side="right")) - 1
-        alpha = (t - times[k]) / (times[k + 1] - times[k])
-        return (1.0 - alpha) * self.points[k] + alpha * self.points[k + 1]
-
-
-class _Crossfade:
-    """`old` until t0, then a linear blend into `new` reaching it at t1."""
-
-    def __init__(self, old: Any, new: _Polyline, t0: float, t1: float) -> None:
-        self.old, self.new, self.t0, self.t1 = old, new, t0, t1
-        self.end = new.end
-
-    def sample(self, t: float) -> np.ndarray:
-        if t <= self.t0:
-            return self.old.sample(t)
-        if t >= self.t1:
-            return self.new.sample(t)
-        alpha = (t - self.t0) / (self.t1 - self.t0)
-        return (1.0 - alpha) * self.old.sample(t) + alpha * self.new.sample(t)
-
-
 class ChunkExecutor:
-    """Turns ActionChunks into one command per control tick.
+    """Turns ActionChunks into one command per control tick (see the module docstring).
 
+    crossfade: s over which a newer chunk takes over (cubic: the shortest bridge; linear: the
+        linear blend). late_tolerance: s after its start time before a chunk counts as late.
+    interpolation: "cubic" or "linear". limit_scale: fraction of the RobotSpec's velocity and
+        acceleration limits the cubic bridges keep within (below the safety filter's, so it
+        does not have to act).
     Not thread-safe: call submit() and command() from one thread (the executor node does).
     """
 
-    def __init__(self, spec: RobotSpec, crossfade: float = 0.1, late_tolerance: float = 0.1) -> None:
+    def __init__(self, spec: RobotSpec, crossfade: float = 0.1, late_tolerance: float = 0.1,
+                 interpolation: str = "cubic", limit_scale: float = 0.9, position_margin: float = 0.025,
+                 gripper_margin: float = 0.005) -> None:
         if not (np.isfinite(crossfade) and crossfade >= 0.0):
             raise ValueError(f"crossfade must be >= 0 s, got {crossfade}")
         if not (np.isfinite(late_tolerance) and late_tolerance >= 0.0):
             raise ValueError(f"late_tolerance must be >= 0 s, got {late_tolerance}")
+        if interpolation not in INTERPOLATIONS:
+            raise ValueError(f"interpolation must be one of {', '.join(INTERPOLATIONS)}, got {interpolation!r}")
+        if not (np.isfinite(limit_scale) and 0.0 < limit_scale <= 1.0):
+            raise ValueError(f"limit_scale must be in (0, 1], got {limit_scale}")
+        lim = spec.limits
+        margin = np.full(spec.dof, float(position_margin))
+        if spec.gripper_index is not None:
+            margin[spec.gripper_index] = float(gripper_margin)
+        if not (np.all(np.isfinite(margin)) and np.all(margin >= 0.0) and np.all(2.0 * margin < lim.upper - lim.lower)):
+            raise ValueError(f"position_margin ({position_margin}) and gripper_margin ({gripper_margin}) must be "
+                             ">= 0 and leave room between every joint's limits")
         self.spec = spec
-        self.crossfade = float(crossfade)       # s of blending when a newer chunk takes over
-        self.late_tolerance = float(late_tolerance)  # s after start_time before a chunk counts as late
+        self.crossfade = float(crossfade)
+        self.late_tolerance = float(late_tolerance)
+        self.interpolation = interpolation
+        self.limit_scale = float(limit_scale)
+        self.max_velocity = lim.max_velocity * self.limit_scale          # rad/s per joint
+        self.max_acceleration = lim.max_acceleration * self.limit_scale  # rad/s^2 per joint
+        self.lower = lim.lower + margin   # the cubic plan's position band (rad)
+        self.upper = lim.upper - margin
         self.stats = ExecutorStats()
-        self._trajectory: _Polyline | _Crossfade | None = None
-        self._chunk_start = -np.inf   # start_time of the newest accepted chunk
+        self.last_delay: float | None = None  # s from the observation to the last accepted chunk's arrival
+        self.max_delay = 0.0                  # s, the largest since construction
+        self._trajectory: Any = None          # HermitePlan/Blend (cubic) or Polyline/Crossfade (linear)
+        self._chunk_start = -np.inf           # start_time of the newest accepted chunk
+        self._start: np.ndarray | None = None  # measured joints the first chunk joins from
         self._last_now: float | None = None
 
-    def reset(self) -> None:
-        """Forget the playing chunk (command() returns None until the next submit). Stats stay."""
+    def reset(self, positions: np.ndarray | None = None) -> None:
+        """Forget the playing chunk (command() returns None until the next submit). Stats stay.
+
+        positions: the arm's measured joints (at rest): the next chunk joins from them, continuous
+        in position and velocity (cubic only). Missing, non-finite or the wrong size: unknown, the
+        next chunk starts on its own position."""
         self._trajectory = None
         self._chunk_start = -np.inf
+        self._start = None
+        if positions is not None and self.interpolation == "cubic":
+            q = np.asarray(positions, dtype=np.float64).reshape(-1)
+            if q.shape == (self.spec.dof,) and np.all(np.isfinite(q)):
+                self._start = q.copy()
 
     @property
     def active(self) -> bool:
@@ -124,25 +171,22 @@ class ChunkExecutor:
             self.stats.dropped += 1
             return SubmitResult(False, f"chunk starting at {chunk.start_time:.3f} s is not newer than the playing one")
         times = chunk.times()
-        points = chunk.actions
         if now is not None:
             if times[-1] < now:
                 self.stats.dropped += 1
                 return SubmitResult(False, f"chunk ended {now - times[-1]:.3f} s ago")
             if now - chunk.start_time > self.late_tolerance:
                 self.stats.late += 1
-            first = max(int(np.searchsorted(times, now, side="right")) - 1, 0)
-            times, points = times[first:], points[first:]
-        new = _Polyline(times.copy(), points.copy())
+            observed = chunk.observation_time if chunk.observation_time is not None else chunk.start_time
+            if math.isfinite(observed):
+                self.last_delay = now - observed
+                self.max_delay = max(self.max_delay, self.last_delay)
+        if self.interpolation == "cubic":
+            self._join_cubic(chunk, now)
+        else:
+            self._join_linear(chunk, now)
         self.stats.accepted += 1
         self._chunk_start = chunk.start_time
-        if self._trajectory is None or self.crossfade == 0.0:
-            self._trajectory = new
-        else:
-            t0 = chunk.start_time if now is None else max(chunk.start_time, now)
-            self._collapse(t0)
-            self._trajectory = _Crossfade(self._trajectory, new, t0, t0 + self.crossfade)
-            self.stats.merged += 1
         return SubmitResult(True)
 
     def command(self, now: float) -> np.ndarray | None:
@@ -154,24 +198,62 @@ class ChunkExecutor:
         if not np.isfinite(now) or self._trajectory is None:
             return None
         self._last_now = now
-        self._collapse(now)
         if now > self._trajectory.end:
             self.stats.starved += 1
+        self._trajectory = collapse(self._trajectory, now)
         return self._trajectory.sample(now)
 
-    def _collapse(self, now: float) -> None:
-        """Drop cross-fades that have finished, so the chain stays short."""
-        traj = self._trajectory
-        if isinstance(traj, _Crossfade):
-            if now >= traj.t1:
-                self._trajectory = traj.new
-            else:
-                node = traj
-                while isinstance(node.old, _Crossfade):
-                    if now >= node.old.t1:
-                        node.old = node.old.new
-                        break
-                    node = node.old
+    # ---- cubic: real-time chunking -----------------------------------------------------------
+    def _join_cubic(self, chunk: ActionChunk, now: float | None) -> None:
+        times, points = chunk.times(), np.clip(chunk.actions, self.lower, self.upper)
+        if now is not None:
+            future = times >= now
+            self.stats.past_points += int(np.count_nonzero(~future))
+            times, points = times[future], points[future]
+        new = chunk_plan(times, points, self.max_velocity, self.max_acceleration)
+        t_join = float(times[0])
+        old = None if self._trajectory is None else collapse(self._trajectory, t_join if now is None else now)
+        if old is None:  # from the measured joints (or, unknown, the chunk's first point), at rest
+            old = HermitePlan.at_rest(t_join, points[0] if self._start is None else self._start)
+        else:
+            self.stats.merged += 1
+        self._trajectory = Blend(old, new, t_join, t_join + self._blend_window(old, new, t_join))
+
+    def _blend_window(self, old: Any, new: HermitePlan, t0: float) -> np.ndarray:
+        """Per joint, the shortest window from `crossfade` s up (growing by _WINDOW_GROWTH) whose
+        blend stays within the limits, checked at _WINDOW_SAMPLES times; at most the longest."""
+        shortest = max(self.crossfade, self.spec.control_period)
+        longest = max(shortest, _LONGEST_WINDOW, 2.0 * (new.end - t0))
+        tries = int(np.ceil(np.log(longest / shortest) / np.log(_WINDOW_GROWTH))) + 1
+        windows = np.minimum(shortest * _WINDOW_GROWTH ** np.arange(tries), longest)   # [n]
+        grid = np.linspace(0.0, 1.0, _WINDOW_SAMPLES)
+        ts = (t0 + windows[:, None] * grid).reshape(-1)                      # [n * m]
+        shape = (len(windows), len(grid), self.spec.dof)
+        po, vo, ao = (x.reshape(shape) for x in old.evaluate(ts))
+        pn, vn, an = (x.reshape(shape) for x in new.evaluate(ts))
+        weights = blend_weights(grid[None, :, None], windows[:, None, None])
+        _, v, a = blend((po, vo, ao), (pn, vn, an), *weights)               # [n, m, D]
+        # What the two plans themselves ask is theirs: the blend must add nothing above the limit.
+        v_cap = np.maximum(self.max_velocity, np.maximum(np.abs(vo), np.abs(vn)))
+        a_cap = np.maximum(self.max_acceleration, np.maximum(np.abs(ao), np.abs(an)))
+        ok = np.all((np.abs(v) <= v_cap + 1e-9) & (np.abs(a) <= a_cap + 1e-9), axis=1)  # [n, D]
+        ok[-1] = True
+        return windows[np.argmax(ok, axis=0)]
+
+    # ---- linear: the executor before real-time chunking ----------------------------------------
+    def _join_linear(self, chunk: ActionChunk, now: float | None) -> None:
+        times, points = chunk.times(), chunk.actions
+        if now is not None:
+            first = max(int(np.searchsorted(times, now, side="right")) - 1, 0)
+            self.stats.past_points += first
+            times, points = times[first:], points[first:]
+        new = Polyline(times.copy(), points.copy())
+        if self._trajectory is None or self.crossfade == 0.0:
+            self._trajectory = new
+            return
+        t0 = chunk.start_time if now is None else max(chunk.start_time, now)
+        self._trajectory = Crossfade(collapse(self._trajectory, t0), new, t0, t0 + self.crossfade)
+        self.stats.merged += 1
 
     def _invalid_reason(self, chunk: Any) -> str:
         if not isinstance(chunk, ActionChunk):
