@@ -212,12 +212,18 @@ class ChunkExecutor:
             times, points = times[future], points[future]
         new = chunk_plan(times, points, self.max_velocity, self.max_acceleration)
         t_join = float(times[0])
-        old = None if self._trajectory is None else collapse(self._trajectory, t_join if now is None else now)
-        if old is None:  # from the measured joints (or, unknown, the chunk's first point), at rest
+        if self._trajectory is None:  # from the measured joints (or, unknown, the chunk's first point), at rest
             old = HermitePlan.at_rest(t_join, points[0] if self._start is None else self._start)
+            window = self._blend_window(old, new, t_join)
         else:
             self.stats.merged += 1
-        self._trajectory = Blend(old, new, t_join, t_join + self._blend_window(old, new, t_join))
+            window = self._blend_window(self._trajectory, new, t_join)
+            # The playing plan as plain knots up to the blend's end: blends never nest, so a
+            # command costs the same however fast chunks arrive.
+            since = t_join if now is None else min(now, t_join)
+            old = HermitePlan.resampled(self._trajectory, since, t_join + float(np.max(window)),
+                                        self.spec.control_period, through=t_join)
+        self._trajectory = Blend(old, new, t_join, t_join + window)
 
     def _blend_window(self, old: Any, new: HermitePlan, t0: float) -> np.ndarray:
         """Per joint, the shortest window from `crossfade` s up (growing by _WINDOW_GROWTH) whose

@@ -102,6 +102,17 @@ class HermitePlan:
         """Standing still at `position` (before and after t)."""
         return cls(np.array([t]), position[None].copy(), np.zeros((1, position.shape[0])))
 
+    @classmethod
+    def resampled(cls, plan: Any, t0: float, t1: float, step: float, through: float) -> HermitePlan:
+        """`plan` (any trajectory with evaluate()) over [t0, t1] as knots every `step` s, one of
+        them exactly at `through`, each with the plan's own position and velocity: a bounded
+        copy (error O(step^2 x its acceleration jumps)), so blends never nest."""
+        before = int(np.ceil(max(through - t0, 0.0) / step))
+        after = int(np.ceil(max(t1 - through, 0.0) / step))
+        times = through + step * np.arange(-before, after + 1)
+        positions, velocities, _ = plan.evaluate(times)
+        return cls(times, positions, velocities)
+
     def sample(self, t: float) -> np.ndarray:
         """Position at time t (s)."""
         times = self.times
