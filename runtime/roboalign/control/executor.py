@@ -25,7 +25,10 @@ Interpolation `cubic` (the default):
   blend's velocity and acceleration stay within `limit_scale` x the RobotSpec limits (or within
   what the two plans themselves ask there, if more).
 - Bound: every command lies, per joint, within the range of the (clamped) points of the chunks
-  accepted since the last reset and the positions given to reset().
+  accepted since the last reset and the positions given to reset(), exactly, or within 1e-4
+  rad of it when a chunk joins while the previous join is still blending (that blend then goes
+  on as knots every 5 ms, with its positions and velocities, so blends never nest).
+  Every command lies inside the position band, or between it and the reset() positions.
 - Limits: the blends are kept within them; a chunk's own segments are played as the policy
   timed them (no time-scaling), so where a chunk itself asks for more than the limits the
   safety filter downstream limits it.
@@ -71,7 +74,10 @@ from roboalign.core.robot import RobotSpec
 
 INTERPOLATIONS = ("cubic", "linear")
 _WINDOW_GROWTH = 1.25  # a blend window grows by this factor until the blend is within the limits
-_LONGEST_WINDOW = 2.0  # s: a blend window never grows past this (or twice the new chunk's length)
+_LONGEST_WINDOW = 10.0  # s: a blend window grows at most this long (or twice the new chunk's length)
+# s between the knots of a blend still playing when the next chunk joins (its resampling
+# error, O(step^2 x its acceleration changes), stays below 1e-4 rad)
+_RESAMPLE_STEP = 0.005
 _WINDOW_SAMPLES = 33   # times per window at which a blend's velocity and acceleration are checked
 
 
@@ -139,6 +145,7 @@ class ChunkExecutor:
         self._trajectory: Any = None          # HermitePlan/Blend (cubic) or Polyline/Crossfade (linear)
         self._chunk_start = -np.inf           # start_time of the newest accepted chunk
         self._start: np.ndarray | None = None  # measured joints the first chunk joins from
+        self._floor, self._ceiling = self.lower, self.upper  # the band, widened to hold the start
         self._last_now: float | None = None
 
     def reset(self, positions: np.ndarray | None = None) -> None:
@@ -154,6 +161,8 @@ class ChunkExecutor:
             q = np.asarray(positions, dtype=np.float64).reshape(-1)
             if q.shape == (self.spec.dof,) and np.all(np.isfinite(q)):
                 self._start = q.copy()
+        start = self.lower if self._start is None else self._start
+        self._floor, self._ceiling = np.minimum(self.lower, start), np.maximum(self.upper, start)
 
     @property
     def active(self) -> bool:
@@ -201,7 +210,11 @@ class ChunkExecutor:
         if now > self._trajectory.end:
             self.stats.starved += 1
         self._trajectory = collapse(self._trajectory, now)
-        return self._trajectory.sample(now)
+        if self.interpolation == "linear":
+            return self._trajectory.sample(now)
+        # Exactly inside the band (or where the arm started, if outside it): a resampled blend
+        # could otherwise stray past it by rounding (< 1e-4 rad).
+        return np.clip(self._trajectory.sample(now), self._floor, self._ceiling)
 
     # ---- cubic: real-time chunking -----------------------------------------------------------
     def _join_cubic(self, chunk: ActionChunk, now: float | None) -> None:
@@ -217,12 +230,12 @@ class ChunkExecutor:
             window = self._blend_window(old, new, t_join)
         else:
             self.stats.merged += 1
-            window = self._blend_window(self._trajectory, new, t_join)
-            # The playing plan as plain knots up to the blend's end: blends never nest, so a
-            # command costs the same however fast chunks arrive.
             since = t_join if now is None else min(now, t_join)
-            old = HermitePlan.resampled(self._trajectory, since, t_join + float(np.max(window)),
-                                        self.spec.control_period, through=t_join)
+            old = collapse(self._trajectory, since)
+            window = self._blend_window(old, new, t_join)
+            if isinstance(old, Blend):  # still blending: play it on as plain knots, so blends never nest
+                old = HermitePlan.resampled(old, since, t_join + float(np.max(window)), _RESAMPLE_STEP,
+                                            through=t_join)
         self._trajectory = Blend(old, new, t_join, t_join + window)
 
     def _blend_window(self, old: Any, new: HermitePlan, t0: float) -> np.ndarray:
@@ -232,13 +245,19 @@ class ChunkExecutor:
         longest = max(shortest, _LONGEST_WINDOW, 2.0 * (new.end - t0))
         tries = int(np.ceil(np.log(longest / shortest) / np.log(_WINDOW_GROWTH))) + 1
         windows = np.minimum(shortest * _WINDOW_GROWTH ** np.arange(tries), longest)   # [n]
-        grid = np.linspace(0.0, 1.0, _WINDOW_SAMPLES)
-        ts = (t0 + windows[:, None] * grid).reshape(-1)                      # [n * m]
-        shape = (len(windows), len(grid), self.spec.dof)
+        # Where to check: evenly through each window, and on both sides of every knot of the two
+        # plans inside the longest (the acceleration jumps there: its peaks are at knots).
+        knots = np.union1d(old.knots(), new.knots())
+        knots = knots[(knots > t0) & (knots < t0 + longest)]
+        offsets = np.concatenate([np.linspace(0.0, 1.0, _WINDOW_SAMPLES)[None] * windows[:, None],
+                                  np.broadcast_to(np.concatenate([knots, knots - 1e-9]) - t0,
+                                                  (len(windows), 2 * len(knots)))], axis=1)  # [n, m] s
+        ts = (t0 + offsets).reshape(-1)
+        shape = (*offsets.shape, self.spec.dof)
         po, vo, ao = (x.reshape(shape) for x in old.evaluate(ts))
         pn, vn, an = (x.reshape(shape) for x in new.evaluate(ts))
-        weights = blend_weights(grid[None, :, None], windows[:, None, None])
-        _, v, a = blend((po, vo, ao), (pn, vn, an), *weights)               # [n, m, D]
+        s = np.clip(offsets / windows[:, None], 0.0, 1.0)[..., None]
+        _, v, a = blend((po, vo, ao), (pn, vn, an), *blend_weights(s, windows[:, None, None]))  # [n, m, D]
         # What the two plans themselves ask is theirs: the blend must add nothing above the limit.
         v_cap = np.maximum(self.max_velocity, np.maximum(np.abs(vo), np.abs(vn)))
         a_cap = np.maximum(self.max_acceleration, np.maximum(np.abs(ao), np.abs(an)))

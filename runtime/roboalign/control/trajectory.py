@@ -104,14 +104,20 @@ class HermitePlan:
 
     @classmethod
     def resampled(cls, plan: Any, t0: float, t1: float, step: float, through: float) -> HermitePlan:
-        """`plan` (any trajectory with evaluate()) over [t0, t1] as knots every `step` s, one of
-        them exactly at `through`, each with the plan's own position and velocity: a bounded
-        copy (error O(step^2 x its acceleration jumps)), so blends never nest."""
-        before = int(np.ceil(max(through - t0, 0.0) / step))
+        """`plan` (anything with evaluate()) from t0 to t1 as knots at t0 and every `step` s
+        through `through`, each with the plan's own position and velocity: a bounded copy, equal
+        to it in position and velocity at t0 (where it takes over) and at `through` (error
+        between knots O(step^2 x its acceleration changes)), so blends never nest."""
+        before = int(np.floor(max(through - t0, 0.0) / step))
         after = int(np.ceil(max(t1 - through, 0.0) / step))
-        times = through + step * np.arange(-before, after + 1)
+        grid = through + step * np.arange(-before, after + 1)
+        times = np.concatenate([[t0], grid[grid > t0 + 1e-6]]) if t0 < through else grid
         positions, velocities, _ = plan.evaluate(times)
         return cls(times, positions, velocities)
+
+    def knots(self) -> np.ndarray:
+        """Times (s) where the acceleration may jump."""
+        return self.times
 
     def sample(self, t: float) -> np.ndarray:
         """Position at time t (s)."""
@@ -168,6 +174,11 @@ class Blend:
         self.t1 = self.t0 + float(np.max(self.window))             # the whole blend is over by then
         self.end = max(new.end, self.t1)
 
+    def knots(self) -> np.ndarray:
+        """Times (s) where the acceleration may jump: the two plans' knots (the blend itself is
+        smooth at its ends)."""
+        return np.union1d(self.old.knots(), self.new.knots())
+
     def sample(self, t: float) -> np.ndarray:
         if t <= self.t0:
             return self.old.sample(t)
@@ -218,6 +229,11 @@ class Crossfade:
     def __init__(self, old: Any, new: Polyline, t0: float, t1: float) -> None:
         self.old, self.new, self.t0, self.t1 = old, new, t0, t1
         self.end = new.end
+
+    def knots(self) -> np.ndarray:
+        """Times (s) where the acceleration may jump: the two plans' knots (the blend itself is
+        smooth at its ends)."""
+        return np.union1d(self.old.knots(), self.new.knots())
 
     def sample(self, t: float) -> np.ndarray:
         if t <= self.t0:
