@@ -9,8 +9,11 @@ Chunk times and the control clock are both ROS time. Each command is the plan at
 tick's scheduled time, stamped with that time, not with the moment the callback happened to
 run: the safety node filters a command at its stamp, so it sees the plan on an even grid of
 control periods instead of the callbacks' scheduling jitter (measured: the jitter alone made
-the filter limit ticks of a smooth plan). A callback that runs more than a period late answers
-the newest scheduled tick; ticks missed meanwhile are skipped, never replayed. A chunk's delay (its arrival minus its
+the filter limit ticks of a smooth plan). A callback that runs more than a period late (the
+process was busy) also publishes the ticks it missed, oldest first, each the plan at its own
+tick and stamped so, at most MAX_CATCH_UP of them: the filter then sees every tick of the plan
+as it was timed (a gap of two periods would look like twice the speed), and the arm takes the
+newest; after a longer stall only the newest tick is published. A chunk's delay (its arrival minus its
 start, the observation's time) is measured by the executor. Chunks stamped before the last
 reset are dropped. The first chunk after a reset joins from the latest measured joints (a joint
 state stamped after the reset), so the plan starts where the arm is, at rest; without one it
@@ -37,6 +40,8 @@ from roboalign_ros.conversions import (
     stamp_to_seconds,
 )
 from roboalign_ros.params import ParameterError, declare, load_robot_spec, refuse_undeclared, spin_node
+
+MAX_CATCH_UP = 5  # missed ticks published after a late callback (5 periods: 100 ms at 50 Hz)
 
 
 class ExecutorNode(Node):
@@ -113,14 +118,18 @@ class ExecutorNode(Node):
         tick_ns = self._tick_ns()
         if tick_ns <= self._last_tick_ns:
             return  # this tick was served already
+        missed = 0 if self._last_tick_ns < 0 else round((tick_ns - self._last_tick_ns) / self._period_ns) - 1
+        ticks = [tick_ns - k * self._period_ns for k in range(missed if missed <= MAX_CATCH_UP else 0, -1, -1)]
         self._last_tick_ns = tick_ns
-        with self._lock:
-            command = self.chunks.command(tick_ns * 1e-9)
-        if command is None:
-            return
-        stamp = Time(nanoseconds=tick_ns, clock_type=self.get_clock().clock_type).to_msg()
-        self._pub.publish(command_to_trajectory(command, self.spec.joint_names, stamp, self.period))
-        self.counts["published"] += 1
+        clock_type = self.get_clock().clock_type
+        for tick in ticks:
+            with self._lock:
+                command = self.chunks.command(tick * 1e-9)
+            if command is None:
+                continue
+            stamp = Time(nanoseconds=tick, clock_type=clock_type).to_msg()
+            self._pub.publish(command_to_trajectory(command, self.spec.joint_names, stamp, self.period))
+            self.counts["published"] += 1
 
     def reset_episode(self) -> None:
         """Forget the playing chunk and drop chunks (and joint states) stamped before now."""
