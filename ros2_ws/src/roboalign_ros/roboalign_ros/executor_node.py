@@ -20,13 +20,14 @@ state stamped after the reset), so the plan starts where the arm is, at rest; wi
 starts on the chunk's own first point. Nothing is published until a chunk has been accepted (the
 safety node then holds).
 """
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: rclpy hands a timer callback its TimerInfo only
+# when the parameter's annotation is the class itself, not a string.
 import threading
 
 import numpy as np
 from rclpy.node import Node
 from rclpy.time import Time
+from rclpy.timer import TimerInfo
 from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory
 
@@ -75,7 +76,7 @@ class ExecutorNode(Node):
         self.create_subscription(JointState, "/joint_states", self._on_joint_state, qos.SENSOR)
         self._period_ns = int(round(self.period * 1e9))
         self._last_tick_ns = -1
-        self._timer = self.create_timer(self.period, self._on_timer)
+        self.create_timer(self.period, self._on_timer)
 
     def _on_joint_state(self, msg: JointState) -> None:
         try:
@@ -104,18 +105,11 @@ class ExecutorNode(Node):
         if not result.accepted:
             self.get_logger().warning(f"chunk not played: {result.reason}", throttle_duration_sec=1.0)
 
-    def _tick_ns(self) -> int:
-        """The scheduled time (ROS ns) of the timer tick being served: the timer has already moved
-        its next call one period on (or past the ticks it missed), so this one was due a period
-        before it. Never later than now."""
-        now_ns = self.get_clock().now().nanoseconds
-        until = self._timer.time_until_next_call()
-        if until is None or not 0 <= until <= self._period_ns:
-            return now_ns
-        return now_ns + until - self._period_ns
-
-    def _on_timer(self) -> None:
-        tick_ns = self._tick_ns()
+    def _on_timer(self, info: TimerInfo) -> None:
+        # The newest tick due: rcl reports the oldest scheduled time it answers (a late call
+        # answers ticks it then skips), so count whole periods from there to the actual call.
+        expected, actual = info.expected_call_time.nanoseconds, info.actual_call_time.nanoseconds
+        tick_ns = expected + max(actual - expected, 0) // self._period_ns * self._period_ns
         if tick_ns <= self._last_tick_ns:
             return  # this tick was served already
         missed = 0 if self._last_tick_ns < 0 else round((tick_ns - self._last_tick_ns) / self._period_ns) - 1
