@@ -73,6 +73,8 @@ from roboalign.core.action import ActionChunk
 from roboalign.core.robot import RobotSpec
 
 INTERPOLATIONS = ("cubic", "linear")
+_PLAN_SHARE = 0.85     # of the executor's limits, for a chunk's own segments (the rest is for blends)
+_BLEND_SLACK = 0.02    # of the limits: what a blend may add on top of a plan already at them
 _WINDOW_GROWTH = 1.25  # a blend window grows by this factor until the blend is within the limits
 _LONGEST_WINDOW = 10.0  # s: a blend window grows at most this long (or twice the new chunk's length)
 # s between the knots of a blend still playing when the next chunk joins (its resampling
@@ -223,7 +225,9 @@ class ChunkExecutor:
             future = times >= now
             self.stats.past_points += int(np.count_nonzero(~future))
             times, points = times[future], points[future]
-        new = chunk_plan(times, points, self.max_velocity, self.max_acceleration)
+        # The chunk's own segments keep within a share of the limits: a blend that starts in the
+        # middle of one then has room to join without going past them.
+        new = chunk_plan(times, points, _PLAN_SHARE * self.max_velocity, _PLAN_SHARE * self.max_acceleration)
         t_join = float(times[0])
         if self._trajectory is None:  # from the measured joints (or, unknown, the chunk's first point), at rest
             old = HermitePlan.at_rest(t_join, points[0] if self._start is None else self._start)
@@ -239,31 +243,32 @@ class ChunkExecutor:
         self._trajectory = Blend(old, new, t_join, t_join + window)
 
     def _blend_window(self, old: Any, new: HermitePlan, t0: float) -> np.ndarray:
-        """Per joint, the shortest window from `crossfade` s up (growing by _WINDOW_GROWTH) whose
-        blend stays within the limits, checked at _WINDOW_SAMPLES times; at most the longest."""
+        """Per joint, the shortest window from `crossfade` s up (growing by _WINDOW_GROWTH, at most
+        the longest) whose blend stays within the limits. Checked evenly through the window and
+        on both sides of every knot of the two plans inside it (accelerations jump at knots)."""
         shortest = max(self.crossfade, self.spec.control_period)
         longest = max(shortest, _LONGEST_WINDOW, 2.0 * (new.end - t0))
-        tries = int(np.ceil(np.log(longest / shortest) / np.log(_WINDOW_GROWTH))) + 1
-        windows = np.minimum(shortest * _WINDOW_GROWTH ** np.arange(tries), longest)   # [n]
-        # Where to check: evenly through each window, and on both sides of every knot of the two
-        # plans inside the longest (the acceleration jumps there: its peaks are at knots).
         knots = np.union1d(old.knots(), new.knots())
-        knots = knots[(knots > t0) & (knots < t0 + longest)]
-        offsets = np.concatenate([np.linspace(0.0, 1.0, _WINDOW_SAMPLES)[None] * windows[:, None],
-                                  np.broadcast_to(np.concatenate([knots, knots - 1e-9]) - t0,
-                                                  (len(windows), 2 * len(knots)))], axis=1)  # [n, m] s
-        ts = (t0 + offsets).reshape(-1)
-        shape = (*offsets.shape, self.spec.dof)
-        po, vo, ao = (x.reshape(shape) for x in old.evaluate(ts))
-        pn, vn, an = (x.reshape(shape) for x in new.evaluate(ts))
-        s = np.clip(offsets / windows[:, None], 0.0, 1.0)[..., None]
-        _, v, a = blend((po, vo, ao), (pn, vn, an), *blend_weights(s, windows[:, None, None]))  # [n, m, D]
-        # What the two plans themselves ask is theirs: the blend must add nothing above the limit.
-        v_cap = np.maximum(self.max_velocity, np.maximum(np.abs(vo), np.abs(vn)))
-        a_cap = np.maximum(self.max_acceleration, np.maximum(np.abs(ao), np.abs(an)))
-        ok = np.all((np.abs(v) <= v_cap + 1e-9) & (np.abs(a) <= a_cap + 1e-9), axis=1)  # [n, D]
-        ok[-1] = True
-        return windows[np.argmax(ok, axis=0)]
+        chosen = np.full(self.spec.dof, np.nan)
+        window = shortest
+        while True:
+            inside = knots[(knots > t0) & (knots < t0 + window)]
+            ts = np.concatenate([t0 + window * np.linspace(0.0, 1.0, _WINDOW_SAMPLES), inside, inside - 1e-9])
+            po, vo, ao = old.evaluate(ts)
+            pn, vn, an = new.evaluate(ts)
+            s = np.clip((ts - t0) / window, 0.0, 1.0)[:, None]
+            _, v, a = blend((po, vo, ao), (pn, vn, an), *blend_weights(s, window))
+            # Beyond the limit only where one of the two plans itself already is (that is theirs),
+            # and then by at most _BLEND_SLACK of the limit (a join that starts while a plan is
+            # at its limit adds a little however long it is).
+            v_cap = np.maximum(self.max_velocity, np.maximum(np.abs(vo), np.abs(vn))) + _BLEND_SLACK * self.max_velocity
+            a_cap = (np.maximum(self.max_acceleration, np.maximum(np.abs(ao), np.abs(an)))
+                     + _BLEND_SLACK * self.max_acceleration)
+            ok = np.all((np.abs(v) <= v_cap) & (np.abs(a) <= a_cap), axis=0)
+            chosen = np.where(np.isnan(chosen) & ok, window, chosen)
+            if not np.any(np.isnan(chosen)) or window >= longest:
+                return np.where(np.isnan(chosen), window, chosen)
+            window = min(window * _WINDOW_GROWTH, longest)
 
     # ---- linear: the executor before real-time chunking ----------------------------------------
     def _join_linear(self, chunk: ActionChunk, now: float | None) -> None:
