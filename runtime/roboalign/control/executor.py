@@ -80,6 +80,7 @@ _LONGEST_WINDOW = 10.0  # s: a blend window grows at most this long (or twice th
 # s between the knots of a blend still playing when the next chunk joins (its resampling
 # error, O(step^2 x its acceleration changes), stays below 1e-4 rad)
 _RESAMPLE_STEP = 0.005
+_WINDOW_BATCH = 8      # windows checked together
 _WINDOW_SAMPLES = 33   # times per window at which a blend's velocity and acceleration are checked
 
 
@@ -245,30 +246,41 @@ class ChunkExecutor:
     def _blend_window(self, old: Any, new: HermitePlan, t0: float) -> np.ndarray:
         """Per joint, the shortest window from `crossfade` s up (growing by _WINDOW_GROWTH, at most
         the longest) whose blend stays within the limits. Checked evenly through the window and
-        on both sides of every knot of the two plans inside it (accelerations jump at knots)."""
+        on both sides of every knot of the two plans inside it (accelerations jump at knots);
+        _WINDOW_BATCH windows at a time (one evaluation of each plan per batch)."""
         shortest = max(self.crossfade, self.spec.control_period)
         longest = max(shortest, _LONGEST_WINDOW, 2.0 * (new.end - t0))
+        tries = int(np.ceil(np.log(longest / shortest) / np.log(_WINDOW_GROWTH))) + 1
+        all_windows = np.minimum(shortest * _WINDOW_GROWTH ** np.arange(tries), longest)
         knots = np.union1d(old.knots(), new.knots())
-        chosen = np.full(self.spec.dof, np.nan)
-        window = shortest
-        while True:
-            inside = knots[(knots > t0) & (knots < t0 + window)]
-            ts = np.concatenate([t0 + window * np.linspace(0.0, 1.0, _WINDOW_SAMPLES), inside, inside - 1e-9])
-            po, vo, ao = old.evaluate(ts)
-            pn, vn, an = new.evaluate(ts)
-            s = np.clip((ts - t0) / window, 0.0, 1.0)[:, None]
-            _, v, a = blend((po, vo, ao), (pn, vn, an), *blend_weights(s, window))
+        grid = np.linspace(0.0, 1.0, _WINDOW_SAMPLES)
+        chosen = np.full(self.spec.dof, np.nan)  # per joint, once found
+        for first in range(0, tries, _WINDOW_BATCH):
+            windows = all_windows[first:first + _WINDOW_BATCH]                      # [n]
+            inside = knots[(knots > t0) & (knots < t0 + windows[-1])] - t0
+            offsets = np.concatenate([windows[:, None] * grid,
+                                      np.broadcast_to(np.concatenate([inside, inside - 1e-9]),
+                                                      (len(windows), 2 * len(inside)))], axis=1)  # [n, m] s
+            shape = (*offsets.shape, self.spec.dof)
+            ts = (t0 + offsets).reshape(-1)
+            po, vo, ao = (x.reshape(shape) for x in old.evaluate(ts))
+            pn, vn, an = (x.reshape(shape) for x in new.evaluate(ts))
+            s = np.clip(offsets / windows[:, None], 0.0, 1.0)[..., None]
+            _, v, a = blend((po, vo, ao), (pn, vn, an), *blend_weights(s, windows[:, None, None]))
             # Beyond the limit only where one of the two plans itself already is (that is theirs),
             # and then by at most _BLEND_SLACK of the limit (a join that starts while a plan is
             # at its limit adds a little however long it is).
             v_cap = np.maximum(self.max_velocity, np.maximum(np.abs(vo), np.abs(vn))) + _BLEND_SLACK * self.max_velocity
             a_cap = (np.maximum(self.max_acceleration, np.maximum(np.abs(ao), np.abs(an)))
                      + _BLEND_SLACK * self.max_acceleration)
-            ok = np.all((np.abs(v) <= v_cap) & (np.abs(a) <= a_cap), axis=0)
-            chosen = np.where(np.isnan(chosen) & ok, window, chosen)
-            if not np.any(np.isnan(chosen)) or window >= longest:
-                return np.where(np.isnan(chosen), window, chosen)
-            window = min(window * _WINDOW_GROWTH, longest)
+            ok = np.all((np.abs(v) <= v_cap) & (np.abs(a) <= a_cap), axis=1)        # [n, D]
+            if first + _WINDOW_BATCH >= tries:
+                ok[-1] = True  # the longest, whatever it does
+            found = np.any(ok, axis=0)
+            chosen = np.where(np.isnan(chosen) & found, windows[np.argmax(ok, axis=0)], chosen)
+            if not np.any(np.isnan(chosen)):
+                return chosen
+        raise AssertionError("unreachable: the last batch accepts the longest window")
 
     # ---- linear: the executor before real-time chunking ----------------------------------------
     def _join_linear(self, chunk: ActionChunk, now: float | None) -> None:

@@ -94,8 +94,16 @@ class HermitePlan:
         slope = np.diff(self.positions, axis=0) / h
         m0, m1 = self.velocities[:-1], self.velocities[1:]
         # segment k: p(τ) = p_k + m_k τ + c2 τ² + c3 τ³ for τ = t - t_k in [0, t_{k+1} - t_k]
-        self._c2 = (3.0 * slope - 2.0 * m0 - m1) / h
-        self._c3 = (m0 + m1 - 2.0 * slope) / (h * h)
+        c2 = (3.0 * slope - 2.0 * m0 - m1) / h
+        c3 = (m0 + m1 - 2.0 * slope) / (h * h)
+        # Every piece as p_i + m_i τ + c2_i τ² + c3_i τ³ from its start, with the holds before the
+        # first knot and after the last as pieces too (index = searchsorted(times, t, "right")).
+        zero = np.zeros((1, self.positions.shape[1]))
+        self._start = np.concatenate([self.times[:1], self.times])
+        self._p = np.vstack([self.positions[:1], self.positions])
+        self._m = np.vstack([zero, m0, zero])
+        self._c2 = np.vstack([zero, c2, zero])
+        self._c3 = np.vstack([zero, c3, zero])
 
     @classmethod
     def at_rest(cls, t: float, position: np.ndarray) -> HermitePlan:
@@ -121,33 +129,17 @@ class HermitePlan:
 
     def sample(self, t: float) -> np.ndarray:
         """Position at time t (s)."""
-        times = self.times
-        if t >= times[-1]:
-            return self.positions[-1].copy()
-        if t < times[0]:
-            return self.positions[0].copy()
-        k = int(np.searchsorted(times, t, side="right")) - 1
-        tau = t - times[k]
-        return self.positions[k] + tau * (self.velocities[k] + tau * (self._c2[k] + tau * self._c3[k]))
+        k = int(np.searchsorted(self.times, t, side="right"))
+        tau = t - self._start[k]
+        return self._p[k] + tau * (self._m[k] + tau * (self._c2[k] + tau * self._c3[k]))
 
     def evaluate(self, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Positions, velocities and accelerations [n, D] at the times ts [n] (s)."""
-        times = self.times
-        n, d = ts.shape[0], self.positions.shape[1]
-        p = np.empty((n, d))
-        v = np.zeros((n, d))
-        a = np.zeros((n, d))
-        before, after = ts < times[0], ts >= times[-1]
-        p[before], p[after] = self.positions[0], self.positions[-1]
-        inside = ~(before | after)
-        if np.any(inside):
-            k = np.searchsorted(times, ts[inside], side="right") - 1
-            tau = (ts[inside] - times[k])[:, None]
-            m0, c2, c3 = self.velocities[k], self._c2[k], self._c3[k]
-            p[inside] = self.positions[k] + tau * (m0 + tau * (c2 + tau * c3))
-            v[inside] = m0 + tau * (2.0 * c2 + 3.0 * tau * c3)
-            a[inside] = 2.0 * c2 + 6.0 * tau * c3
-        return p, v, a
+        k = np.searchsorted(self.times, ts, side="right")
+        tau = (ts - self._start[k])[:, None]
+        m, c2, c3 = self._m[k], self._c2[k], self._c3[k]
+        return (self._p[k] + tau * (m + tau * (c2 + tau * c3)), m + tau * (2.0 * c2 + 3.0 * tau * c3),
+                2.0 * c2 + 6.0 * tau * c3)
 
 
 def blend_weights(s: np.ndarray, window: np.ndarray | float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
