@@ -59,8 +59,8 @@ def test_a_late_chunks_past_points_are_never_commanded():
     ex.reset(HOME)
     ex.submit(chunk_at(9.0, np.repeat(HOME[None], 16, axis=0)), now=9.0)
     late = np.repeat(HOME[None], 16, axis=0)
-    late[:4, 0] += 0.8   # what the policy wanted at 10.0 .. 10.3: already past when it arrives
-    late[4:, 0] += 0.1
+    late[:3, 0] += 0.8   # what the policy wanted at 10.0 .. 10.2: long past when it arrives
+    late[3:, 0] += 0.1
     assert ex.submit(chunk_at(10.0, late), now=10.35).accepted
     assert ex.stats.late == 1 and ex.stats.past_points == 4
     joint0 = stream(ex, 10.35, 12.0)[:, 0]
@@ -68,18 +68,21 @@ def test_a_late_chunks_past_points_are_never_commanded():
     assert joint0[-1] == pytest.approx(HOME[0] + 0.1)      # the chunk's future is played
 
 
-def test_the_playing_plan_is_kept_until_the_new_chunks_first_point_at_or_after_arrival():
+def test_the_playing_plan_is_kept_until_the_chunk_arrives_then_joined_continuously():
     twin, ex = ChunkExecutor(SPEC), ChunkExecutor(SPEC)
     for e in (twin, ex):
         e.reset(HOME)
         e.submit(ramp(10.0, HOME), now=10.0)
-        for t in np.arange(10.0, 10.45, PERIOD):
-            e.command(t)
-    # Inferred from the observation at 10.40, arriving 50 ms later: its first point (10.40) is past.
-    ex.submit(ramp(10.4, HOME + np.array([0, 0.05, 0, 0, 0, 0, 0])), now=10.45)
-    for t in np.arange(10.46, 10.5, 0.01):  # up to the playing plan's resampling (~1e-7 rad)
-        np.testing.assert_allclose(ex.command(t), twin.command(t), atol=1e-6)
-    assert abs(ex.command(10.8)[1] - twin.command(10.8)[1]) > 0.01  # then the new chunk takes over
+    before = [(ex.command(t), twin.command(t)) for t in np.arange(10.0, 10.45, PERIOD)]
+    assert all(np.array_equal(a, b) for a, b in before)
+    # Inferred from the observation at 10.40, arriving 50 ms later, 0.1 rad off on joint2.
+    ex.submit(ramp(10.4, HOME + np.array([0, 0.1, 0, 0, 0, 0, 0])), now=10.45)
+    ts = 10.45 + 0.001 * np.arange(-3, 4)
+    joined, kept = np.array([ex.command(t) for t in ts[3:]]), np.array([twin.command(t) for t in ts])
+    np.testing.assert_allclose(joined[0], kept[3], atol=1e-12)                      # same position
+    # Same velocity (rad per ms; up to the resampling of the first chunk's blend, still running).
+    np.testing.assert_allclose(np.diff(joined, axis=0)[0], np.diff(kept, axis=0)[3], atol=1e-6)
+    assert ex.command(11.2)[1] == pytest.approx(HOME[1] + 0.1)  # then the new chunk takes over
 
 
 def test_the_first_chunk_after_reset_joins_from_the_measured_joints_at_rest():
@@ -165,7 +168,8 @@ def play(events, with_bad: bool = False, step: float = PERIOD):
                 result = ex.submit(chunk, now=t)
                 assert not result.accepted and result.reason
         if ex.submit(chunk_at(start, points, dt), now=t).accepted:
-            accepted.append(np.clip(points, ex.lower, ex.upper))
+            first = max(int(np.searchsorted(start + dt * np.arange(h), t, side="right")) - 1, 0)
+            accepted.append(np.clip(points[first:], ex.lower, ex.upper))  # from the last one before arrival
         start += gap
     end = t + 2.5
     while t < end:

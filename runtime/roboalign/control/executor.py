@@ -7,33 +7,38 @@ the direct loop). A chunk is H absolute joint targets at start_time + k * dt; st
 observation's time, on the clock of `now` (ROS time in the nodes, the robot's clock in the loop).
 
 Interpolation `cubic` (the default):
-- Within a chunk: a velocity-continuous cubic through its points (control.trajectory: monotone
-  Catmull-Rom tangents) that never overshoots them and comes to rest on the last one. Points
-  are first clamped into the position band (the RobotSpec's limits less `position_margin`, or
-  `gripper_margin` for the gripper), so the plan never asks for what the safety filter clamps.
+- Within a chunk: a velocity-continuous cubic through its points (control.trajectory.chunk_plan:
+  monotone Catmull-Rom tangents) that never overshoots them and comes to rest on the last one.
+  Points are first clamped into the position band (the RobotSpec's limits less
+  `position_margin`, or `gripper_margin` for the gripper), so the plan never asks for what the
+  safety filter would clamp.
+- Limits (time-scaling): a segment of a chunk that would ask for more than 85 % of `limit_scale`
+  x the RobotSpec's velocity or acceleration limits is stretched in time until it does not (its
+  points come later than the chunk said, never earlier; the next chunk joins from wherever the
+  plan is). Blends keep within `limit_scale` x the limits (see Join). So the command stream keeps
+  within the limits wherever the chunks allow, and the safety filter downstream rarely has to act.
 - Latency: a chunk arriving at `now` answers an observation of `observation_time` (or, when the
   chunk does not say, `start_time`); `now` minus that is the inference delay (`last_delay`,
   `max_delay`, in s).
-- Late steps: a chunk point before `now` is never played, nor interpolated from (counted in
-  `past_points`): the chunk's plan is built from its points at or after `now` only.
-- Join (real-time chunking): the playing plan goes on until t_j, the new chunk's first point at
-  or after now, so what was commanded while the policy computed the chunk is played, not
-  replaced. From t_j a blend (control.trajectory.Blend) takes the playing plan over into the
-  new chunk's plan: it starts at the playing plan's position, velocity and acceleration at
-  t_j and reaches the new plan's at t_j + window. Per joint it never leaves the range of the
-  two plans (no overshoot). The window is `crossfade` s or longer: lengthened until the
-  blend's velocity and acceleration stay within `limit_scale` x the RobotSpec limits (or within
-  what the two plans themselves ask there, if more).
-- Bound: every command lies, per joint, within the range of the (clamped) points of the chunks
-  accepted since the last reset and the positions given to reset(), exactly, or within 1e-4
-  rad of it when a chunk joins while the previous join is still blending (that blend then goes
-  on as knots every 5 ms, with its positions and velocities, so blends never nest).
-  Every command lies inside the position band, or between it and the reset() positions.
-- Limits: the blends are kept within them; a chunk's own segments are played as the policy
-  timed them (no time-scaling), so where a chunk itself asks for more than the limits the
-  safety filter downstream limits it.
+- Late steps: a chunk point before `now` is never a target (counted in `past_points`): the
+  chunk's plan is taken from now on, starting at the chunk's own position for now (on its
+  segment from the last point before now to the next), so nothing meant for the past is
+  replayed. A chunk that ends before now is dropped.
+- Join (real-time chunking): what the playing plan commanded while the policy computed the new
+  chunk was played; from t_j = max(now, start_time) a blend (control.trajectory.Blend) takes
+  the playing plan over into the new chunk's plan: it starts at the playing plan's position,
+  velocity and acceleration at t_j and reaches the new plan's at t_j + window (per joint), so
+  the commanded velocity is continuous across every join. The window is `crossfade` s or longer:
+  lengthened until the blend's velocity and acceleration stay within `limit_scale` x the limits
+  (where one of the two plans itself asks for more, the blend adds at most 2 % of the limit).
 - Start: the first chunk after `reset(positions)` joins from those (measured) joints at rest,
-  like any other chunk; without them it starts at rest on its own first point at or after now.
+  like any other chunk; without them it starts at rest on its own position for now.
+- Bound (no overshoot): every command lies, per joint, within the range of the positions given
+  to reset() and the (clamped) points of the chunks accepted since, from the last point before
+  their arrival on; exactly, or within 1e-4 rad when a chunk joins while the previous join is
+  still blending (that blend then goes on as knots every 5 ms with its own positions and
+  velocities, so blends never nest). It is also inside the position band, or between it and
+  the reset() positions.
 
 Interpolation `linear` (the executor before real-time chunking; kept for comparison):
 - Linear in joint space between consecutive points: every command lies on a segment between two
@@ -222,24 +227,25 @@ class ChunkExecutor:
     # ---- cubic: real-time chunking -----------------------------------------------------------
     def _join_cubic(self, chunk: ActionChunk, now: float | None) -> None:
         times, points = chunk.times(), np.clip(chunk.actions, self.lower, self.upper)
+        t_join = float(times[0]) if now is None else max(now, float(times[0]))
         if now is not None:
-            future = times >= now
-            self.stats.past_points += int(np.count_nonzero(~future))
-            times, points = times[future], points[future]
+            # Points before now are never targets; the last of them stays as the start of the
+            # segment that holds now, so the plan is the chunk's own position for now.
+            self.stats.past_points += int(np.count_nonzero(times < now))
+            first = max(int(np.searchsorted(times, now, side="right")) - 1, 0)
+            times, points = times[first:], points[first:]
         # The chunk's own segments keep within a share of the limits: a blend that starts in the
         # middle of one then has room to join without going past them.
         new = chunk_plan(times, points, _PLAN_SHARE * self.max_velocity, _PLAN_SHARE * self.max_acceleration)
-        t_join = float(times[0])
-        if self._trajectory is None:  # from the measured joints (or, unknown, the chunk's first point), at rest
-            old = HermitePlan.at_rest(t_join, points[0] if self._start is None else self._start)
+        if self._trajectory is None:  # from the measured joints (or, unknown, the chunk's own position), at rest
+            old = HermitePlan.at_rest(t_join, new.sample(t_join) if self._start is None else self._start)
             window = self._blend_window(old, new, t_join)
         else:
             self.stats.merged += 1
-            since = t_join if now is None else min(now, t_join)
-            old = collapse(self._trajectory, since)
+            old = collapse(self._trajectory, t_join)
             window = self._blend_window(old, new, t_join)
             if isinstance(old, Blend):  # still blending: play it on as plain knots, so blends never nest
-                old = HermitePlan.resampled(old, since, t_join + float(np.max(window)), _RESAMPLE_STEP,
+                old = HermitePlan.resampled(old, t_join, t_join + float(np.max(window)), _RESAMPLE_STEP,
                                             through=t_join)
         self._trajectory = Blend(old, new, t_join, t_join + window)
 

@@ -62,15 +62,16 @@ def segment_peaks(times: np.ndarray, positions: np.ndarray, velocities: np.ndarr
 
 
 def chunk_plan(times: np.ndarray, points: np.ndarray, max_velocity: np.ndarray, max_acceleration: np.ndarray,
-               passes: int = 4) -> HermitePlan:
+               passes: int | None = None) -> HermitePlan:
     """The monotone cubic through a chunk's points, its segments slowed down where they would ask
     for more than max_velocity or max_acceleration (per joint): a segment is stretched in time
     by the largest of velocity / limit and sqrt(acceleration / limit) (the factors a stretch
-    divides them by), then the tangents are recomputed, `passes` times at most. The first point
-    keeps its time; later points may come later than the chunk said (never earlier)."""
+    divides them by), then the tangents are recomputed, `passes` times at most (default: one
+    more than the segments, as a stretch can move the excess one segment on per pass). The first
+    point keeps its time; later points may come later than the chunk said (never earlier)."""
     times = np.asarray(times, dtype=np.float64).copy()
     tangents = monotone_tangents(times, points)
-    for _ in range(passes if len(times) > 1 else 0):
+    for _ in range(len(times) + 1 if passes is None else passes):
         vel, acc = segment_peaks(times, points, tangents)
         stretch = np.max(np.maximum(vel / max_velocity, np.sqrt(acc / max_acceleration)), axis=1)
         if np.all(stretch <= 1.0 + 1e-9):
