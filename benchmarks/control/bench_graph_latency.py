@@ -4,9 +4,9 @@ its cubic real-time-chunking mode and, as the baseline, in the linear mode it re
 
 For every chunk the executor accepts (its observation time = the chunk's start_time, ROS time):
 - observation -> chunk at the executor: the inference delay the executor measures (its arrival);
-- observation -> first command of that chunk: the first control tick at which the executor's
-  command follows the new chunk (cubic: the chunk's first point at or after arrival, where its
-  blend starts; linear: the first tick after arrival, where its cross-fade starts);
+- observation -> first command of that chunk: the first control tick at or after its arrival,
+  where the executor's command starts to follow it (cubic: its blend starts there; linear: its
+  cross-fade);
 - observation -> arm: when that tick's safe command (/arm/command, which keeps the tick's
   stamp) reaches a subscriber in the graph's process, i.e. where the arm driver would get it.
 p50/p99/mean in ms, per mode, and the ratios cubic / linear. Short: a few episodes per mode.
@@ -49,9 +49,7 @@ class Tap:
         def tapped(chunk, now=None):
             result = submit(chunk, now)
             if result.accepted and now is not None:
-                times = chunk.times()
-                join = float(times[times >= now][0]) if chunks.interpolation == "cubic" else now
-                self.accepted.append((chunk.start_time, now, join))
+                self.accepted.append((chunk.start_time, now, max(now, chunk.start_time)))
             return result
 
         chunks.submit = tapped

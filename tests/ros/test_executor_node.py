@@ -88,8 +88,8 @@ def test_a_late_chunks_past_steps_are_never_published(rig):
     rig.measured(Q0)
     now = rig.now()
     actions = np.repeat(Q0[None], 16, axis=0)
-    actions[:5, 0] += 1.0        # what it wanted for its first 0.5 s: already past on arrival
-    actions[5:, 0] += 0.1
+    actions[:4, 0] += 1.0        # what it wanted for its first 0.4 s: long past on arrival
+    actions[4:, 0] += 0.1
     rig.send(ActionChunk(actions, start_time=now - 0.45, dt=0.1))
     rig.probe.spin_until(lambda: len(rig.out) >= 50, 10.0, "50 commands")
     _, q = rig.commands()
