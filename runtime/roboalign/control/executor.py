@@ -112,11 +112,13 @@ class SubmitResult:
 class ChunkExecutor:
     """Turns ActionChunks into one command per control tick (see the module docstring).
 
-    crossfade: s over which a newer chunk takes over (cubic: the shortest bridge; linear: the
-        linear blend). late_tolerance: s after its start time before a chunk counts as late.
-    interpolation: "cubic" or "linear". limit_scale: fraction of the RobotSpec's velocity and
-        acceleration limits the cubic bridges keep within (below the safety filter's, so it
-        does not have to act).
+    crossfade: s over which a newer chunk takes over (cubic: the shortest blend window, per
+        joint; linear: the linear cross-fade). late_tolerance: s after its start time before a
+        chunk counts as late. interpolation: "cubic" or "linear".
+    limit_scale: fraction of the RobotSpec's velocity and acceleration limits the cubic plan
+        keeps within (below the safety filter's, so that it does not have to act).
+    position_margin, gripper_margin: how far inside the spec's position limits the cubic plan
+        keeps (rad for arm joints; gripper units), at least the safety filter's margins.
     Not thread-safe: call submit() and command() from one thread (the executor node does).
     """
 
