@@ -1,4 +1,7 @@
-"""ChunkExecutor: interpolation, merging of overlapping chunks, and bad chunks never raising."""
+"""ChunkExecutor: interpolation, merging of overlapping chunks, and bad chunks never raising.
+
+Tests that pin the linear interpolation (the executor before real-time chunking) build it with
+interpolation="linear"; tests/control/test_realtime_chunking.py pins the cubic default."""
 from __future__ import annotations
 
 import math
@@ -28,7 +31,7 @@ def test_when_no_chunk_expect_no_command():
 
 
 def test_when_between_points_expect_linear_interpolation():
-    ex = ChunkExecutor(SPEC)
+    ex = ChunkExecutor(SPEC, interpolation="linear")
     assert ex.submit(ramp_chunk(10.0, HOME), now=10.0).accepted
     np.testing.assert_allclose(ex.command(10.0), HOME)
     np.testing.assert_allclose(ex.command(10.13)[0], 0.5 * 0.13)
@@ -38,15 +41,17 @@ def test_when_between_points_expect_linear_interpolation():
 def test_when_before_first_chunk_starts_expect_its_first_point():
     ex = ChunkExecutor(SPEC)
     ex.submit(ramp_chunk(10.0, HOME), now=9.5)
-    np.testing.assert_allclose(ex.command(9.6), HOME)
+    # (cubic: the point as the plan keeps it, inside the position band: the gripper's 0 is 0.005)
+    np.testing.assert_allclose(ex.command(9.6), np.clip(HOME, ex.lower, ex.upper))
 
 
 def test_when_past_chunk_end_expect_hold_last_point_and_count_starved():
     ex = ChunkExecutor(SPEC)
     chunk = ramp_chunk(10.0, HOME)
     ex.submit(chunk, now=10.0)
-    np.testing.assert_allclose(ex.command(20.0), chunk.actions[-1])
-    np.testing.assert_allclose(ex.command(21.0), chunk.actions[-1])
+    last = np.clip(chunk.actions[-1], ex.lower, ex.upper)
+    np.testing.assert_allclose(ex.command(20.0), last)
+    np.testing.assert_allclose(ex.command(21.0), last)
     assert ex.stats.starved == 2
 
 
@@ -86,14 +91,14 @@ def test_when_chunk_not_newer_than_playing_expect_dropped():
 
 
 def test_when_chunk_arrives_late_expect_counted_and_past_points_not_replayed():
-    ex = ChunkExecutor(SPEC)
+    ex = ChunkExecutor(SPEC, interpolation="linear")
     ex.submit(ramp_chunk(10.0, HOME), now=10.35)  # 0.35 s after its start, tolerance 0.1 s
     assert ex.stats.late == 1
     np.testing.assert_allclose(ex.command(10.35)[0], 0.5 * 0.35)  # starts mid-chunk, not at its first point
 
 
 def test_when_newer_chunk_arrives_expect_crossfade_without_step():
-    ex = ChunkExecutor(SPEC, crossfade=0.1)
+    ex = ChunkExecutor(SPEC, crossfade=0.1, interpolation="linear")
     ex.submit(ramp_chunk(10.0, HOME), now=10.0)
     t = 10.0
     commands = []
@@ -110,7 +115,7 @@ def test_when_newer_chunk_arrives_expect_crossfade_without_step():
 
 
 def test_when_newer_chunk_starts_in_future_expect_old_plays_until_then():
-    ex = ChunkExecutor(SPEC, crossfade=0.1)
+    ex = ChunkExecutor(SPEC, crossfade=0.1, interpolation="linear")
     old = ramp_chunk(10.0, HOME)
     ex.submit(old, now=10.0)
     ex.submit(ramp_chunk(10.5, HOME + 1.0), now=10.1)
@@ -119,7 +124,7 @@ def test_when_newer_chunk_starts_in_future_expect_old_plays_until_then():
 
 
 def test_when_chunks_arrive_faster_than_the_crossfade_expect_bounded_chain_and_finite_output():
-    ex = ChunkExecutor(SPEC, crossfade=0.5)
+    ex = ChunkExecutor(SPEC, crossfade=0.5, interpolation="linear")
     t = 0.0
     for k in range(200):
         ex.submit(ramp_chunk(t, HOME + 0.01 * (k % 3)), now=t)
@@ -142,6 +147,12 @@ def test_reset_forgets_the_playing_chunk():
 def test_invalid_settings_are_refused():
     with pytest.raises(ValueError, match="crossfade"):
         ChunkExecutor(SPEC, crossfade=-1.0)
+    with pytest.raises(ValueError, match="interpolation must be one of cubic, linear"):
+        ChunkExecutor(SPEC, interpolation="spline")
+    with pytest.raises(ValueError, match="limit_scale"):
+        ChunkExecutor(SPEC, limit_scale=0.0)
+    with pytest.raises(ValueError, match="leave room"):
+        ChunkExecutor(SPEC, gripper_margin=0.6)
 
 
 finite = st.floats(-3.0, 3.0)
@@ -158,9 +169,9 @@ chunk_strategy = st.tuples(
 @settings(max_examples=150, deadline=None)
 @given(st.lists(st.tuples(chunk_strategy, st.floats(0.0, 0.3)), min_size=1, max_size=30))
 def test_commands_stay_finite_and_inside_the_accepted_points(events):
-    """Whatever chunks arrive, command() never raises, stays finite, and stays inside the
-    per-joint range of the points it accepted (linear interpolation and blending are convex)."""
-    ex = ChunkExecutor(SPEC, crossfade=0.1)
+    """Linear: whatever chunks arrive, command() never raises, stays finite, and stays inside
+    the per-joint range of the points it accepted (linear interpolation and blending are convex)."""
+    ex = ChunkExecutor(SPEC, crossfade=0.1, interpolation="linear")
     low = np.full(7, np.inf)
     high = np.full(7, -np.inf)
     now = 0.0

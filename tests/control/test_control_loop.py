@@ -181,6 +181,8 @@ def test_loop_defaults_are_the_ros_graph_parameters():
     assert cfg.max_observation_skew == policy["max_observation_skew"]
     assert cfg.control_rate_hz == executor["control_rate_hz"] == safety["control_rate_hz"]
     assert cfg.crossfade == executor["crossfade"] and cfg.late_tolerance == executor["late_tolerance"]
+    for name in ("interpolation", "limit_scale", "position_margin", "gripper_margin"):
+        assert getattr(cfg, name) == executor[name], name
     graph_safety = {f.name: safety[f.name] for f in dataclasses.fields(SafetyConfig)
                     if f.name in safety and f.name != "jerk_scale"}
     assert {k: getattr(cfg.safety, k) for k in graph_safety} == graph_safety

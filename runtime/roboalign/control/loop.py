@@ -54,8 +54,12 @@ class LoopConfig:
 
     control_rate_hz: float = 50.0        # executor.control_rate_hz, safety.control_rate_hz (Hz)
     replan_period: float = 0.4           # policy.replan_period: s between policy calls
-    crossfade: float = 0.1               # executor.crossfade: s of blending into a newer chunk
+    crossfade: float = 0.1               # executor.crossfade: s (at least) over which a newer chunk joins
     late_tolerance: float = 0.1          # executor.late_tolerance: s before a chunk counts as late
+    interpolation: str = "cubic"         # executor.interpolation: "cubic" (real-time chunking) or "linear"
+    limit_scale: float = 0.9             # executor.limit_scale: fraction of the spec's limits its joins keep within
+    position_margin: float = 0.025       # executor.position_margin: rad its plan keeps inside arm joint limits
+    gripper_margin: float = 0.005        # executor.gripper_margin: gripper units its plan keeps inside its limits
     max_observation_age: float = 0.5     # policy.max_observation_age: s
     max_observation_skew: float = 0.5    # policy.max_observation_skew: s between streams
     safety: SafetyConfig = dataclasses.field(default_factory=SafetyConfig)  # safety.* (jerk_scale 0 = None)
@@ -167,10 +171,15 @@ class ControlLoop:
         self.assembler = ObservationAssembler(robot.spec, self.cameras, cfg.max_observation_age,
                                               cfg.max_observation_skew, privileged=privileged is not None)
         self._safety_config = dataclasses.replace(cfg.safety, control_period=cfg.control_period)
-        self.executor = ChunkExecutor(robot.spec, cfg.crossfade, cfg.late_tolerance)
+        self.executor = self._new_executor()
         # A Cartesian workspace (safety.workspace_min/max, table_height) needs the robot's FK.
         self._kinematics = robot.kinematics() if self._safety_config.has_workspace else None
         self.safety = SafetyFilter(robot.spec, self._safety_config, self._kinematics)
+
+    def _new_executor(self) -> ChunkExecutor:
+        cfg = self.config
+        return ChunkExecutor(self.robot.spec, cfg.crossfade, cfg.late_tolerance, cfg.interpolation, cfg.limit_scale,
+                             cfg.position_margin, cfg.gripper_margin)
 
     def run(self, instruction: str, max_seconds: float, until: Callable[[], bool] | None = None) -> LoopResult:
         """One episode from the robot's current pose: at most `max_seconds` on the robot's clock,
@@ -180,12 +189,14 @@ class ControlLoop:
         cfg, robot = self.config, self.robot
         period = cfg.control_period
         # Fresh executor and filter per run: counts are per run, nothing plays over from before.
-        self.executor = ChunkExecutor(robot.spec, cfg.crossfade, cfg.late_tolerance)
+        self.executor = self._new_executor()
         self.safety = SafetyFilter(robot.spec, self._safety_config, self._kinematics)
         self.policy.reset()
         wall0 = time.perf_counter()
         t0 = robot.now()
-        self.safety.initialize(robot.read_state().positions)
+        start = robot.read_state().positions
+        self.safety.initialize(start)
+        self.executor.reset(start)  # the first chunk joins from where the arm is, at rest
         max_steps = max(1, int(round(max_seconds / period)))
         next_plan = t0
         k = steps = calls = errors = overruns = 0
