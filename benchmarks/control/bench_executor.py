@@ -12,16 +12,18 @@ cubic / linear.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
 from roboalign.control.executor import ChunkExecutor
 from roboalign.core.action import ActionChunk
 from roboalign.sim.arm import sim_robot_spec
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: report.py
+from report import emit, machine
 
 MODES = ("linear", "cubic")
 
@@ -91,14 +93,9 @@ def main() -> None:
         "baseline": "linear (the executor before real-time chunking)",
         "sides": sides, "ratios": ratios,
         "budget": "command() well under a 2 ms tick at 500 Hz; submit() once per chunk",
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
-                    "load_average": [round(x, 2) for x in os.getloadavg()]},
+        "machine": machine(),
     }
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.json:
-        with open(args.json, "w") as f:
-            f.write(text + "\n")
+    emit(result, args.json)
 
 
 if __name__ == "__main__":

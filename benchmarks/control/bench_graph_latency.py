@@ -15,11 +15,11 @@ p50/p99/mean in ms, per mode, and the ratios cubic / linear. Short: a few episod
         benchmarks/control/bench_graph_latency.py --json benchmarks/control/results-graph-latency-dev-2core.json
 """
 import argparse
-import json
 import os
-import platform
+import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 from rclpy.executors import SingleThreadedExecutor
@@ -32,6 +32,9 @@ from roboalign_ros.conversions import node_now, stamp_to_seconds
 from roboalign_ros.graph import load_graph
 from roboalign_ros.runner import GraphRunner
 from roboalign_ros.sim_episodes import SimEpisodes
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: report.py
+from report import emit, machine
 
 MODES = ("linear", "cubic")
 
@@ -132,13 +135,8 @@ def main() -> None:
     out = {"what": "observation -> command latency through the rollout graph (rclpy, sim behind it)",
            "policy": args.policy, "baseline": "executor interpolation=linear (joins a chunk at its arrival)",
            "modes": modes, "ratios": ratios,
-           "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
-                       "load_average": [round(x, 2) for x in os.getloadavg()]}}
-    text = json.dumps(out, indent=2)
-    print(text)
-    if args.json:
-        with open(args.json, "w") as f:
-            f.write(text + "\n")
+           "machine": machine()}
+    emit(out, args.json)
 
 
 if __name__ == "__main__":

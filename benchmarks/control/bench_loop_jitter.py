@@ -16,10 +16,10 @@ came more than 1.5 periods after the previous one. Target (issue 15): rclpy p99 
         --json benchmarks/control/results-jitter-dev-2core.json
 """
 import argparse
-import json
 import os
-import platform
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import rclpy
@@ -35,6 +35,9 @@ from roboalign.core.action import ActionChunk
 from roboalign.sim.arm import sim_robot_spec
 from roboalign_ros import qos
 from roboalign_ros.conversions import command_to_trajectory
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: report.py
+from report import emit, machine
 
 SPEC = sim_robot_spec()
 HOME = 0.5 * (SPEC.limits.lower + SPEC.limits.upper)
@@ -167,14 +170,9 @@ def main() -> None:
         "target": "rclpy p99 period jitter <= 2 ms at 100 Hz",
         "target_met": bool(target and target["period_jitter_ms"]["p99"] <= 2.0),
         "results": results,
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
-                    "load_average": [round(x, 2) for x in os.getloadavg()]},
+        "machine": machine(),
     }
-    text = json.dumps(out, indent=2)
-    print(text)
-    if args.json:
-        with open(args.json, "w") as f:
-            f.write(text + "\n")
+    emit(out, args.json)
 
 
 if __name__ == "__main__":

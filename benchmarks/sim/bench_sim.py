@@ -20,9 +20,9 @@ for _v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ[_v] = "1"
 
 import argparse  # noqa: E402
-import json  # noqa: E402
-import platform  # noqa: E402
+import sys  # noqa: E402
 import time  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 import mujoco  # noqa: E402
 import numpy as np  # noqa: E402
@@ -30,6 +30,9 @@ import numpy as np  # noqa: E402
 from roboalign.sim.arm import SimArm  # noqa: E402  (sets MUJOCO_GL before mujoco loads)
 from roboalign.sim.episodes import SAFETY_KEYS, run_sim_episode  # noqa: E402
 from roboalign.sim.expert import ScriptedExpert  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: report.py
+from report import emit, machine  # noqa: E402
 
 
 def _best_rate(fn, n: int, repeats: int = 3) -> float:
@@ -124,19 +127,14 @@ def main() -> None:
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
     except (AttributeError, OSError):
         pass
-    out = {"machine": {"python": platform.python_version(), "mujoco": mujoco.__version__,
-                       "mujoco_gl": os.environ.get("MUJOCO_GL", ""), "cpus": os.cpu_count()}}
+    out = {"machine": {**machine(), "mujoco": mujoco.__version__, "mujoco_gl": os.environ.get("MUJOCO_GL", "")}}
     with SimArm(cameras=()) as arm:
         out["physics"] = bench_physics(arm)
     out["render"] = bench_render(args.size)
     out["expert_infer"] = bench_expert()
     out["episodes"] = [bench_episodes(f, args.seeds, args.first_seed) for f in ("touch", "push")]
     out["recording"] = bench_recording(args.size)
-    text = json.dumps(out, indent=2)
-    print(text)
-    if args.json:
-        with open(args.json, "w") as f:
-            f.write(text + "\n")
+    emit(out, args.json)
 
 
 if __name__ == "__main__":
