@@ -4,7 +4,7 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TORCH_WHEEL_DIR ?= /opt/wheels
-EXTRAS ?= ros,train,export,realsense,kinematics,dev
+EXTRAS ?= ros,train,export,realsense,kinematics,data,dev
 DEMO_EPISODES ?= 5
 
 export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
