@@ -8,6 +8,9 @@ Accepted layouts (`open_robot_source(path)` tells them apart):
    (episode.json + arrays.npz), or a folder whose sub-folders are episodes (searched two levels
    deep, so `make-data` output `DIR/train` or `DIR/train/episodes` both work).
 2. LeRobotDataset v2/v3-style folder: see roboalign.data.lerobot.
+3. MCAP recordings (`roboalign record`, roboalign.data.recording): a folder of sealed
+   episode_NNNNNN.mcap files (or one sub-folder level down), resampled at the recorded policy
+   rate; recovered partial episodes are left out.
 """
 from __future__ import annotations
 
@@ -49,11 +52,37 @@ def load_project_episodes(path: str | Path, only_successful: bool = False, limit
     return out
 
 
+def load_recorded_episodes(path: str | Path, only_successful: bool = False,
+                           limit: int | None = None) -> list[EpisodeData]:
+    """EpisodeData from the sealed MCAP recordings at `path` (layout 3; empty if none)."""
+    from roboalign.data.recording_reader import find_recordings, load_recording
+
+    out = []
+    found = find_recordings(path)
+    for p in found[:limit] if limit else found:
+        ep = load_recording(p, allow_partial=False)
+        if only_successful and not ep.success:
+            continue
+        out.append(EpisodeData(ep.instruction, ep.images, ep.joint_positions, ep.actions, ep.dt, p.stem,
+                               robot=ep.metadata.get("robot_spec")))
+    return out
+
+
+def _has_recordings(path: str | Path) -> bool:
+    if find_episode_dirs(path):
+        return False
+    from roboalign.data.recording_reader import find_recordings
+
+    return bool(find_recordings(path))
+
+
 def open_robot_source(path: str | Path, horizon: int, cameras: Sequence[str] | None = None, stride: int = 1,
                       only_successful: bool = False, limit: int | None = None) -> RobotFrames:
     """RobotFrames from either layout (see module docstring)."""
     if is_lerobot_dir(path):
         eps = load_lerobot_episodes(path, limit)
+    elif _has_recordings(path):
+        eps = load_recorded_episodes(path, only_successful, limit)
     else:
         eps = load_project_episodes(path, only_successful, limit)
     return RobotFrames(eps, horizon, cameras, stride)
