@@ -42,6 +42,9 @@ OPTIONAL_COMMANDS = {
                 'the ROS 2 package: pip install -e ".[ros]" && pip install --no-build-isolation -e '
                 "ros2_ws/src/roboalign_ros (or `make venv`; on a ROS 2 workstation: colcon build, then "
                 "source install/setup.bash)"),
+    "record": ("record demonstrations (sim or real) into MCAP episode files (needs the ROS 2 package)",
+               'the ROS 2 package: pip install -e ".[ros,data]" && pip install --no-build-isolation -e '
+               "ros2_ws/src/roboalign_ros (or `make venv`)"),
 }
 
 

@@ -10,8 +10,8 @@ States and commands (the words of the recorder node's /recorder/command topic):
     recording|stopped --discard-->  idle        (the file is deleted; its index is reused)
 
 Anything else (stop while idle, start while recording, ...) is refused: the state does not
-change and the answer says why. close() seals a stopped episode as unmarked and leaves a
-recording one as its `.active` file for recovery (a session never invents an outcome).
+change and the answer says why. close() seals a stopped episode as unmarked and keeps a
+recording one as a flagged partial episode (a session never invents an outcome).
 
 Opening a session on a folder first recovers any `.active` file a crash left there
 (roboalign.data.recording_reader.recover_active) and numbers new episodes after every file in it.
@@ -119,15 +119,19 @@ class RecordingSession:
         self.state = "idle"
         return Answer(True, self.state, f"episode {index} discarded")
 
-    def close(self) -> None:
-        """End of the session: a stopped episode is sealed unmarked; one still recording stays
-        `.active` (recovered as partial next time: nobody said it was finished)."""
+    def close(self) -> str | None:
+        """End of the session: a stopped episode is sealed unmarked; one still recording is kept
+        as a flagged partial (nobody said it was finished). Returns a line saying what happened."""
         if self.state == "stopped":
-            self._seal("unmarked")
-        elif self.state == "recording":
+            sealed = self._seal("unmarked")
+            return f"episode {sealed.index} sealed unmarked"
+        if self.state == "recording":
+            from roboalign.data.recording_reader import recover_active
+
             self.writer.abandon()
-            self.writer = None
-            self.state = "idle"
+            path, self.writer, self.state = self.writer.path, None, "idle"
+            return recover_active(path).message
+        return None
 
     # ---- state ----------------------------------------------------------------------------
     def duration_s(self) -> float:

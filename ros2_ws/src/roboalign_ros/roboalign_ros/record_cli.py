@@ -1,0 +1,204 @@
+"""`roboalign record`: record demonstrations through the ROS 2 graph into MCAP episode files.
+
+    roboalign record --sim --episodes 20 --out demos/touch --operator ana --task touch
+    roboalign record --graph rollout_robot_fr3.yaml --driver teleop --episodes 30 --out demos/fr3
+
+--sim --driver expert (the default): the scripted expert, served by the inference server like any
+policy, drives the simulated arm through the rollout graph (policy -> executor -> safety); the
+recorder node (config/record_sim.yaml) records each seeded episode and marks it success or
+failure from the simulator's success test, then the next one starts.
+
+--driver teleop: the graph runs without policy and executor; the teleop node
+(roboalign_ros.teleop_node:TeleopNode) drives through the safety node, and the operator starts,
+stops, discards and marks episodes on /recorder/command (the operator console, or
+`ros2 topic pub --once /recorder/command std_msgs/String "data: start"`); the command ends after
+--episodes sealed episodes or Ctrl-C. Without --sim the graph is a real robot's
+(--graph config/rollout_robot*.yaml) and teleop is the only driver.
+
+Any graph without a node named `recorder` gets the one of config/record_sim.yaml (its robot
+taken from the graph's safety node). Files: docs/data.md, "Recording". Interrupted mid-episode
+(Ctrl-C, SIGTERM), the episode is kept as a flagged partial; killed (SIGKILL), it is recovered
+or quarantined the next time a session opens the folder.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib.util
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from roboalign.arguments import float_range, int_range
+from roboalign.errors import ConfigError, RoboAlignError, UsageError
+from roboalign_ros.rollout_cli import MAX_DOMAIN_ID, domain_id_from, parse_sets, sigterm_as_interrupt
+
+DRIVERS = ("expert", "teleop")
+TELEOP_MODULE = "roboalign_ros.teleop_node"
+TELEOP_CLASS = f"{TELEOP_MODULE}:TeleopNode"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("record", help="record demonstrations (sim or real) into MCAP episode files",
+                              description=__doc__.splitlines()[0])
+    p.add_argument("--sim", action="store_true", help="the MuJoCo sim arm (default graph config/record_sim.yaml)")
+    p.add_argument("--out", type=Path, required=True, help="folder of the episode files (episode_NNNNNN.mcap)")
+    p.add_argument("--driver", choices=DRIVERS, default="expert",
+                   help="expert: the scripted expert through the policy server (sim only); teleop: the teleop node")
+    p.add_argument("--episodes", type=int_range(1), default=5, help="episodes to record (default 5)")
+    p.add_argument("--seed", type=int_range(0), default=0, help="sim: first seed; episode i uses seed + i")
+    p.add_argument("--task", default=None, help="task family (touch, push) or a full instruction")
+    p.add_argument("--operator", default="", help="who records (metadata of every episode)")
+    p.add_argument("--notes", default="", help="free text (metadata of every episode)")
+    p.add_argument("--max-seconds", type=float_range(0.0, 3600.0, low_open=True), default=20.0,
+                   help="expert: wall-time limit per episode (s, default 20); a timeout is marked failure")
+    p.add_argument("--graph", type=Path, default=None,
+                   help="node graph YAML (default with --sim: config/record_sim.yaml; required without)")
+    p.add_argument("--domain-id", type=int_range(0, MAX_DOMAIN_ID), default=None,
+                   help=f"ROS_DOMAIN_ID, 0..{MAX_DOMAIN_ID} (default: $ROS_DOMAIN_ID or one from the pid)")
+    p.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
+                   help="override a node parameter (repeatable), e.g. --set recorder.flush_period_s=0.5")
+    p.add_argument("--verbose", action="store_true", help="show the nodes' INFO logs (default: warnings only)")
+    p.set_defaults(func=run_record)
+
+
+# ---- the graph ------------------------------------------------------------------------------
+def recording_graph(graph, driver: str):
+    """`graph` with a recorder node (record_sim.yaml's, when it has none) and, for teleop, the
+    teleop node in place of policy and executor."""
+    from roboalign_ros.graph import default_graph_path, load_graph
+
+    nodes = {n.name: n for n in graph.nodes}
+    if "recorder" not in nodes:
+        recorder = load_graph(default_graph_path("record_sim")).node("recorder")
+        if "safety" in nodes and "robot" in nodes["safety"].parameters:
+            recorder = dataclasses.replace(recorder, parameters={**recorder.parameters,
+                                                                 "robot": nodes["safety"].parameters["robot"]})
+        nodes["recorder"] = recorder
+    if driver == "teleop":
+        if importlib.util.find_spec(TELEOP_MODULE) is None:
+            raise UsageError(f"--driver teleop needs the teleop node ({TELEOP_CLASS}), which is not installed in "
+                             "this checkout yet; record with --sim --driver expert meanwhile")
+        from roboalign_ros.graph import NodeSpec
+
+        nodes.pop("policy", None)
+        nodes.pop("executor", None)  # teleop commands /arm/command_raw itself, through the safety node
+        nodes.setdefault("teleop", NodeSpec(name="teleop", package="roboalign_ros", executable="teleop_node",
+                                            node_class=TELEOP_CLASS, executor="teleop"))
+    return dataclasses.replace(graph, name=f"{graph.name}+record", nodes=tuple(nodes.values()))
+
+
+def run_record(args: argparse.Namespace) -> int:
+    from roboalign_ros.graph import default_graph_path, load_graph
+
+    if not args.sim and args.driver == "expert":
+        raise UsageError("the scripted expert needs the simulator (privileged object positions): use --sim, "
+                         "or --driver teleop with a robot graph (--graph .../config/rollout_robot_<arm>.yaml)")
+    if not args.sim and args.graph is None:
+        raise UsageError("recording on a robot needs its graph: --graph .../config/rollout_robot_<arm>.yaml (docs/robot.md)")
+    overrides = parse_sets(args.set)
+    graph = recording_graph(load_graph(args.graph or default_graph_path("record_sim")), args.driver)
+    names = {n.name for n in graph.nodes}
+    if args.sim and "sim" not in names:
+        raise ConfigError("record --sim needs a node named sim in the graph", path=graph.source)
+    graph.check_override_nodes(overrides)
+    overrides["recorder"] = {"output_dir": str(args.out), "operator": args.operator, "notes": args.notes,
+                             "task": args.task or "", "driver": args.driver, **overrides.get("recorder", {})}
+    domain_id = domain_id_from(args.domain_id)
+    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    os.environ["ROS_DOMAIN_ID"] = str(domain_id)
+    with sigterm_as_interrupt():
+        if args.driver == "expert":
+            return _record_expert(args, graph, overrides, domain_id)
+        return _record_operated(args, graph, overrides, domain_id)
+
+
+# ---- drivers ----------------------------------------------------------------------------------
+def _record_expert(args: argparse.Namespace, graph, overrides: dict[str, dict[str, Any]], domain_id: int) -> int:
+    from roboalign_ros.rollout_cli import _start_server
+    from roboalign_ros.runner import GraphRunner
+    from roboalign_ros.sim_episodes import SimEpisodes
+
+    with _start_server("expert") as server:
+        overrides["policy"] = {"endpoint": server.endpoint, **overrides.get("policy", {})}
+        with GraphRunner(graph, overrides=overrides, domain_id=domain_id,
+                         log_level="info" if args.verbose else "warn") as runner:
+            recorder = runner.node("recorder")
+            _say_recovered(recorder)
+            sim = SimEpisodes(runner)
+            sim.wait_ready()
+            for i in range(args.episodes):
+                seed = args.seed + i
+                recorder.annotate(seed=seed)
+                instruction = sim.reset(seed, args.task)
+                _wait_for(lambda instruction=instruction: recorder.instruction == instruction, 2.0)
+                _command(recorder, "start")
+                t0 = time.monotonic()
+                while not sim.sim.success and time.monotonic() - t0 < args.max_seconds:
+                    time.sleep(0.02)
+                status = _command(recorder, "success" if sim.sim.success else "failure")
+                print(f"episode {status['episode_count'] - 1:06d} seed {seed}: "
+                      f"{'success' if sim.sim.success else 'FAILED '} {status['last_durations_s'][-1]:5.2f} s  "
+                      f"{instruction!r}", flush=True)
+            errors = list(runner.errors)
+    _summary(args.out)
+    if errors:
+        raise RoboAlignError(f"{len(errors)} node callback(s) raised; first: {errors[0].strip().splitlines()[-1]}")
+    return 0
+
+
+def _record_operated(args: argparse.Namespace, graph, overrides: dict[str, dict[str, Any]], domain_id: int) -> int:
+    from roboalign_ros.runner import GraphRunner
+
+    with GraphRunner(graph, overrides=overrides, domain_id=domain_id,
+                     log_level="info" if args.verbose else "warn") as runner:
+        recorder = runner.node("recorder")
+        _say_recovered(recorder)
+        print(f"recording into {args.out}: drive with the teleop node; start / stop / discard / success / failure "
+              f"on /recorder/command (the operator console); Ctrl-C ends", flush=True)
+        last = None
+        try:
+            while len(recorder.session.sealed) < args.episodes:
+                status = recorder.status()
+                line = (status["state"], status["episode_count"], status["message"])
+                if line != last:
+                    print(f"[{status['state']}] episode {status['episode_index']:06d}, {status['episode_count']} "
+                          f"sealed: {status['message']}", flush=True)
+                    last = line
+                time.sleep(0.2)
+        except KeyboardInterrupt:
+            print("interrupted", flush=True)
+    _summary(args.out)
+    return 0
+
+
+def _command(recorder, word: str) -> dict[str, Any]:
+    status = recorder.command(word)
+    if not status["accepted"]:
+        raise RoboAlignError(f"the recorder refused {word!r}: {status['message']}")
+    return status
+
+
+def _wait_for(condition, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def _say_recovered(recorder) -> None:
+    for line in recorder.session.recovered:
+        print(f"recovered from an earlier crash: {line}", flush=True)
+
+
+def _summary(out: Path) -> None:
+    from roboalign.data.recording_reader import find_recordings
+
+    files = find_recordings(out)
+    size = sum(p.stat().st_size for p in files) / 1e6
+    partial = len(find_recordings(out, include_partial=True)) - len(files)
+    print(f"{len(files)} episode file(s) in {out} ({size:.1f} MB)" + (f", {partial} partial" if partial else ""),
+          flush=True)
