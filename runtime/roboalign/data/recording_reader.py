@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +81,7 @@ def iter_records(path: Path):
         try:
             for record in StreamReader(f, record_size_limit=1 << 30).records:
                 out.append(record)
-        except (McapError, EOFError, ValueError, OSError, MemoryError) as exc:  # a record cut by a crash
+        except (McapError, EOFError, ValueError, OSError, MemoryError, struct.error) as exc:  # a record cut by a crash
             torn, problem = True, f"{type(exc).__name__}: {exc}"
     return out, torn, problem
 
