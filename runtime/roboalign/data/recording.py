@@ -10,7 +10,8 @@ File layout and crash behaviour (docs/data.md, "Recording"):
 
 - While recording the file is `episode_000007.mcap.active`. Messages go into MCAP chunks (zstd);
   a chunk is closed, written and fsynced when it reaches `chunk_bytes` or is `flush_period_s`
-  old, so a SIGKILL or power cut loses at most the last `flush_period_s` of data.
+  old (checked on every message and by flush_if_due from the caller's timer), so a SIGKILL or
+  power cut loses at most the last `flush_period_s` of data.
 - Channels carry ROS 2 CDR with rosbag2-style `ros2msg` schemas (roboalign.data.ros_schemas),
   so `ros2 bag info`, Foxglove and mcap_ros2 open the files. Topic names are the graph's own.
 - Metadata records: `roboalign.episode` at the start (robot, cameras, calibration ids, operator,
@@ -175,8 +176,7 @@ class EpisodeWriter:
         self.messages += 1
         self.bytes_in += len(data)
         self.start_ns = int(log_time_ns) if self.start_ns is None else min(self.start_ns, int(log_time_ns))
-        if time.monotonic() - self._last_flush >= self.flush_period_s:
-            self._sync()
+        self.flush_if_due()
 
     def _encoder(self, schema: str):
         enc = self._encoders.get(schema)
@@ -185,6 +185,14 @@ class EpisodeWriter:
 
             enc = self._encoders[schema] = serialize_dynamic(schema, SCHEMAS[schema])[schema]
         return enc
+
+    def flush_if_due(self) -> bool:
+        """Write and fsync the chunk in progress if it is flush_period_s old: call it from a
+        timer too, so a stream that goes quiet is on disk within that period all the same."""
+        if self._closed or time.monotonic() - self._last_flush < self.flush_period_s:
+            return False
+        self._sync()
+        return True
 
     def _sync(self) -> None:
         """Close the chunk in progress and put everything on disk: what a crash cannot lose."""

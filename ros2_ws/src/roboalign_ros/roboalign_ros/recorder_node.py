@@ -153,6 +153,7 @@ class RecorderNode(Node):
         self._status_pub = self.create_publisher(String, "/recorder/status", qos.LATCHED)
         self.create_subscription(String, "/recorder/command", lambda msg: self.command(msg.data.strip()), qos.COMMAND)
         self.create_timer(1.0 / status_rate, self.publish_status)
+        self.create_timer(flush_period / 2.0, self._flush)
         self.publish_status()
 
     # ---- wiring ---------------------------------------------------------------------------
@@ -188,6 +189,11 @@ class RecorderNode(Node):
             robot=self.robot, robot_spec=self.spec.to_dict(), cameras=list(self.cameras), calibration=self.calibration,
             policy_rate_hz=self.policy_rate_hz, streams=self.topics, extra={"instruction": self.instruction, **self._extra},
             seed=self._extra.get("seed"), **self.meta_fields)
+
+    def _flush(self) -> None:
+        with self._lock:
+            if self.session.writer is not None:
+                self.session.writer.flush_if_due()
 
     # ---- commands and status --------------------------------------------------------------
     def annotate(self, **fields: Any) -> None:
