@@ -11,8 +11,9 @@ import time
 import numpy as np
 import pytest
 
-rclpy = pytest.importorskip("rclpy")
+pytest.importorskip("rclpy")
 
+import rclpy
 from rclpy.context import Context
 from ros_probe import Probe
 from sensor_msgs.msg import Image, JointState
