@@ -181,7 +181,7 @@ def load_recording(path: str | Path, rate_hz: float | None = None, allow_partial
     streams = meta.get("streams", {})
     rate = float(rate_hz or meta.get("policy_rate_hz") or 10.0)
     joints_topic, action_topic = streams.get("joints", "/joint_states"), streams.get("actions", "/arm/command_raw")
-    cameras = {c: t for c, t in streams.get("cameras", {}).items() if rec.messages.get(t)}
+    cameras = dict(streams.get("cameras", {}))  # a declared camera without frames is an error, not dropped
     needed = {"joints": joints_topic, "actions": action_topic, **{f"camera {c}": t for c, t in cameras.items()}}
     empty = [f"{role} ({topic})" for role, topic in needed.items() if not rec.messages.get(topic)]
     if empty:

@@ -69,11 +69,12 @@ def load_recorded_episodes(path: str | Path, only_successful: bool = False,
 
 
 def _has_recordings(path: str | Path) -> bool:
-    if find_episode_dirs(path):
-        return False
-    from roboalign.data.recording_reader import find_recordings
-
-    return bool(find_recordings(path))
+    """episode_NNNNNN.mcap files at `path` or one level down (no mcap import to find out)."""
+    root = Path(path)
+    if root.is_file():
+        return root.suffix == ".mcap"
+    return not find_episode_dirs(root) and any(p.is_file() for pattern in ("episode_*.mcap", "*/episode_*.mcap")
+                                               for p in root.glob(pattern))
 
 
 def open_robot_source(path: str | Path, horizon: int, cameras: Sequence[str] | None = None, stride: int = 1,
