@@ -20,9 +20,11 @@ pytestmark = pytest.mark.ros
 def record_command(monkeypatch):
     """`roboalign record` as the installed package offers it (setup.py's entry point), also in a
     venv whose editable install predates the entry point."""
-    points = [ep for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP) if ep.name != "record"]
+    original = importlib.metadata.entry_points
+    points = [ep for ep in original(group=ENTRY_POINT_GROUP) if ep.name != "record"]
     points.append(importlib.metadata.EntryPoint("record", "roboalign_ros.record_cli", ENTRY_POINT_GROUP))
-    monkeypatch.setattr(importlib.metadata, "entry_points", lambda **kwargs: points)
+    monkeypatch.setattr(importlib.metadata, "entry_points",
+                        lambda **kwargs: points if kwargs.get("group") == ENTRY_POINT_GROUP else original(**kwargs))
 
 
 def test_record_sim_records_expert_episodes_that_load_with_success_set(record_command, ros_domain_id, tmp_path, capsys):
