@@ -137,10 +137,10 @@ def _record_expert(args: argparse.Namespace, graph, overrides: dict[str, dict[st
                 t0 = time.monotonic()
                 while not sim.sim.success and time.monotonic() - t0 < args.max_seconds:
                     time.sleep(0.02)
-                status = _command(recorder, "success" if sim.sim.success else "failure")
-                print(f"episode {status['episode_count'] - 1:06d} seed {seed}: "
-                      f"{'success' if sim.sim.success else 'FAILED '} {status['last_durations_s'][-1]:5.2f} s  "
-                      f"{instruction!r}", flush=True)
+                _command(recorder, "success" if sim.sim.success else "failure")
+                sealed = recorder.session.sealed[-1]
+                print(f"episode {sealed.index:06d} seed {seed}: {'success' if sealed.outcome == 'success' else 'FAILED '} "
+                      f"{sealed.duration_s:5.2f} s  {instruction!r}", flush=True)
             errors = list(runner.errors)
     _summary(args.out)
     if errors:
