@@ -26,7 +26,7 @@ setup(
     maintainer="RoboAlign maintainers",
     maintainer_email="roboalign@example.com",
     description="Thin rclpy nodes of the RoboAlign runtime (sim arm, cameras, policy client, chunk executor, "
-                "safety filter, e-stop input, ros2_control bridge)",
+                "safety filter, e-stop input, ros2_control bridge, teleop, operator console bridge)",
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
@@ -37,9 +37,12 @@ setup(
             f"estop_node = {PACKAGE}.estop_node:main",
             f"camera_node = {PACKAGE}.camera_node:main",
             f"controller_bridge_node = {PACKAGE}.controller_bridge_node:main",
+            f"teleop_node = {PACKAGE}.teleop_node:main",
+            f"console_bridge = {PACKAGE}.console_bridge:main",
         ],
         "roboalign.commands": [
             f"rollout = {PACKAGE}.rollout_cli",
+            f"console = {PACKAGE}.console_cli",
         ],
     },
 )
