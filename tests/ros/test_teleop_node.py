@@ -11,16 +11,16 @@ import numpy as np
 import pytest
 
 pytest.importorskip("rclpy")
-from ros_probe import Probe  # noqa: E402
-from sensor_msgs.msg import JointState  # noqa: E402
-from std_msgs.msg import Bool, String  # noqa: E402
-from trajectory_msgs.msg import JointTrajectory  # noqa: E402
+from ros_probe import Probe
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Bool, String
+from trajectory_msgs.msg import JointTrajectory
 
-from roboalign.sim.kinematics import SimToolKinematics  # noqa: E402
-from roboalign_ros import qos  # noqa: E402
-from roboalign_ros.conversions import command_from_trajectory  # noqa: E402
-from roboalign_ros.graph import load_graph, share_dir  # noqa: E402
-from roboalign_ros.runner import GraphRunner  # noqa: E402
+from roboalign.sim.kinematics import SimToolKinematics
+from roboalign_ros import qos
+from roboalign_ros.conversions import command_from_trajectory
+from roboalign_ros.graph import load_graph, share_dir
+from roboalign_ros.runner import GraphRunner
 
 SIM = {"cameras": ["front"], "camera_rate_hz": 0.5, "objects_rate_hz": 1.0}
 DEADMAN_S = 0.3          # the graph's controller.deadman_s (and keyboard.press_s)
