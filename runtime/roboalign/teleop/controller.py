@@ -2,13 +2,17 @@
 
 Per step (dt s):
 - deadman: an input whose stamp is older than deadman_s (or that never came) is no input;
-- the base the target moves from is the last target, kept within max_lead rad of the measured
-  arm joints (the target never runs far ahead of an arm that lags, so it stops soon after
-  the input does);
+- the target moves on from the last target (never jumps): there is no other base;
 - twist -> joint velocities through DifferentialIK (limits and margins inside), joint targets
   (leader arm) -> the velocity that reaches them this step; no input -> zero;
 - acceleration limit (acceleration_scale of the spec) on the change of joint velocity, then
-  the velocity limit, then the position limits with margins: the target never leaves them.
+  the velocity limit; each scales the whole vector (a per-joint clip would bend the tool's
+  path while the joints ramp up at different rates);
+- the lead limit: the whole velocity is scaled down (direction kept) so that no arm joint's
+  target runs more than max_lead rad ahead of the measured joint in its direction of motion.
+  The target never runs far ahead of an arm that lags, so the arm stops soon after the input
+  does; this may brake harder than the acceleration limit (it only ever slows the target);
+- the position limits with margins: the target never leaves them.
 
 The first step (or one after reset()) starts from the measured joints: a teleop session that
 starts with no input commands exactly where the arm is (a hold).
@@ -55,10 +59,8 @@ class TeleopController:
         measured = np.asarray(measured, dtype=np.float64).reshape(self.spec.dof)
         if self.target is None:
             self.reset(measured)
-        base = self.target.copy()
+        base = self.target
         arm = self.arm
-        base[arm] = np.clip(base[arm], measured[arm] - cfg.max_lead, measured[arm] + cfg.max_lead)
-        base = np.clip(base, self.lower, self.upper)
         self.active = inp.stamp is not None and 0.0 <= now - inp.stamp <= cfg.deadman_s
         wanted = np.zeros(self.spec.dof)
         if self.active:
@@ -71,13 +73,24 @@ class TeleopController:
                         wanted[i] = (np.clip(value, self.lower[i], self.upper[i]) - base[i]) / dt
             if self.spec.gripper_index is not None and inp.gripper:
                 wanted[self.spec.gripper_index] = float(np.clip(inp.gripper, -1, 1)) * cfg.gripper_speed
-        dv = self.max_acceleration * dt
-        velocity = np.clip(wanted, self.velocity - dv, self.velocity + dv)
-        velocity = np.clip(velocity, -self.max_velocity, self.max_velocity)
+        change = wanted - self.velocity
+        velocity = self.velocity + change * _fraction(np.abs(change), self.max_acceleration * dt)
+        velocity = velocity * _fraction(np.abs(velocity), self.max_velocity)
+        velocity *= self._lead_scale(base[arm] - measured[arm], velocity[arm] * dt)
         target = np.clip(base + velocity * dt, self.lower, self.upper)
         self.velocity = (target - base) / dt
         self.target = target
         return target.copy()
+
+    def _lead_scale(self, lead: np.ndarray, step: np.ndarray) -> float:
+        """Largest fraction of `step` (rad) that keeps every joint's lead over the measured arm
+        within max_lead in its direction of motion (a joint already beyond it may not go further)."""
+        room = self.config.max_lead - np.sign(step) * lead  # rad still allowed along each joint's motion
+        moving = np.abs(step) > 0
+        if not moving.any():
+            return 1.0
+        fractions = np.clip(room[moving] / np.abs(step[moving]), 0.0, 1.0)
+        return float(fractions.min())
 
     def _twist_velocity(self, q_arm: np.ndarray, inp: TeleopInput, dt: float) -> np.ndarray:
         if self.ik is None:
@@ -88,6 +101,12 @@ class TeleopController:
             rotation = self.ik.tool_pose(q_arm)[1]
             v, w = rotation @ v, rotation @ w
         return self.ik.velocity(q_arm, np.concatenate([v, w]), dt)
+
+
+def _fraction(magnitude: np.ndarray, limit: np.ndarray) -> float:
+    """Largest factor in [0, 1] that brings every magnitude within its limit."""
+    over = magnitude > limit
+    return float(np.min(limit[over] / magnitude[over])) if over.any() else 1.0
 
 
 def build_controller(spec: RobotSpec, config: ControllerConfig, needs_ik: bool = True) -> TeleopController:
