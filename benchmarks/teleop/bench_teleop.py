@@ -9,8 +9,9 @@
 2. Graph (config/teleop_sim.yaml: sim + teleop + safety in real rclpy, keys on /teleop/keys as the
    console sends them): per trial, keys held 1 s at a terminal's repeat rate (30 ms), then none.
    key -> /arm/command_raw: the first key's publish to the first teleop command that moves;
-   key -> /arm/command: to the safety node's first moving output; stop: the last key to the
-   last joint-state sample with any joint faster than 0.05 rad/s (deadman 0.3 s in that graph).
+   key -> /arm/command: to the safety node's first moving output (arrival times at a probe);
+   the last key to the last teleop command that still moves (the deadman, 0.3 s in that graph,
+   plus braking), and to the last joint-state sample with any joint faster than 0.05 rad/s.
 """
 from __future__ import annotations
 
@@ -76,7 +77,7 @@ def bench_graph(trials: int) -> dict:
 
     graph = load_graph(share_dir() / "config" / "teleop_sim.yaml")
     sim = {"cameras": ["front"], "camera_rate_hz": 0.5, "objects_rate_hz": 1.0}
-    lat_raw, lat_safe, stops = [], [], []
+    lat_raw, lat_safe, stops, command_stops = [], [], [], []
     with GraphRunner(graph, domain_id=200, overrides={"sim": sim}) as runner:
         probe = Probe(runner.context)
         arm, raw, safe = [], [], []
@@ -90,7 +91,6 @@ def bench_graph(trials: int) -> dict:
         probe.spin_until(lambda: safety.filter.output is not None and len(raw) > 5 and keys.get_subscription_count() > 0, 20.0)
         for trial in range(trials):
             probe.spin_for(0.3)
-            q0 = arm[-1][1][:6].copy()
             i_raw, i_safe = len(raw), len(safe)
             text = "iu" if trial % 2 == 0 else "ko"   # forward+up, then back+down: stays in reach
             sent = []
@@ -101,11 +101,20 @@ def bench_graph(trials: int) -> dict:
                 probe.spin_for(0.03)
             probe.spin_for(1.0)
 
-            def first_move(box, start):
-                return next(t for t, m in box[start:] if np.abs(command_from_trajectory(m, names)[:6] - q0).max() > 1e-5)
+            def first_change(box, start, sent=sent):
+                """Arrival time of the first message after the first key whose target differs from the one before."""
+                msgs = box[start - 1:]
+                for (_, before), (t, m) in zip(msgs, msgs[1:]):
+                    change = np.abs(command_from_trajectory(m, names) - command_from_trajectory(before, names)).max()
+                    if t >= sent[0] and change > 1e-9:
+                        return t
+                raise AssertionError("no command moved")
 
-            lat_raw.append((first_move(raw, i_raw) - sent[0]) * 1e3)
-            lat_safe.append((first_move(safe, i_safe) - sent[0]) * 1e3)
+            lat_raw.append((first_change(raw, i_raw) - sent[0]) * 1e3)
+            lat_safe.append((first_change(safe, i_safe) - sent[0]) * 1e3)
+            moving_cmds = [t for (_, before), (t, m) in zip(raw[i_raw:], raw[i_raw + 1:])
+                           if np.abs(command_from_trajectory(m, names) - command_from_trajectory(before, names)).max() > 1e-9]
+            command_stops.append((max(moving_cmds) - sent[-1]) * 1e3)
             moving = [t for t, _, v in arm if t > sent[-1] and np.abs(v[:6]).max() > 0.05]
             stops.append(((moving[-1] if moving else sent[-1]) - sent[-1]) * 1e3)
         probe.close()
@@ -115,7 +124,9 @@ def bench_graph(trials: int) -> dict:
                 "all": [round(v, 1) for v in values]}
 
     return {"trials": trials, "deadman_ms": 300, "key_to_command_raw_ms": summary(lat_raw),
-            "key_to_safe_command_ms": summary(lat_safe), "stop_after_last_key_ms": summary(stops)}
+            "key_to_safe_command_ms": summary(lat_safe),
+            "last_moving_teleop_command_after_last_key_ms": summary(command_stops),
+            "arm_still_after_last_key_ms": summary(stops)}
 
 
 def main() -> None:
