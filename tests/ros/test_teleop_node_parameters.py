@@ -69,3 +69,14 @@ def test_the_teleop_graph_is_sim_teleop_and_safety_with_their_executables_in_set
                for v in node.values if isinstance(v, ast.Constant) and " = " in str(v.value)]
     names = {e.split(" = ")[0] for e in entries}
     assert {"teleop_node", "console_bridge", "console"} <= names
+
+
+def test_the_teleop_launch_file_builds_its_nodes_from_the_same_yaml():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("teleop_launch", PACKAGE / "launch" / "teleop_sim.launch.py")
+    launch = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(launch)  # imports no launch/launch_ros at module level
+    args = launch.node_arguments(source="gamepad")
+    assert [a["name"] for a in args] == ["sim", "teleop", "safety"]
+    assert args[1]["parameters"][0]["source"] == "gamepad" and args[1]["executable"] == "teleop_node"
