@@ -25,7 +25,8 @@ from roboalign_ros.runner import GraphRunner
 SIM = {"cameras": ["front"], "camera_rate_hz": 0.5, "objects_rate_hz": 1.0}
 DEADMAN_S = 0.3          # the graph's controller.deadman_s (and keyboard.press_s)
 KEY_REPEAT_S = 0.03      # a terminal's auto-repeat interval
-BRAKE_S = 0.15           # s the target takes to brake at the teleop acceleration limit (0.35 rad/s at 4 rad/s^2: 0.09 s) + a tick
+BRAKE_S = 0.25           # s the target takes to brake at the teleop acceleration limit (0.35 rad/s at 4 rad/s^2: 0.09 s),
+                         # a tick, and the key's delivery to the node on a loaded 2-core machine (measured 50-155 ms in all)
 SETTLE_S = 0.6           # s beyond the deadman for the target to brake and the PD arm to settle (measured ~0.1 s;
                          # the rest is room for a loaded 2-core machine, where the sim's physics steps stretch)
 STILL = 0.05             # rad/s: "stopped"
