@@ -11,11 +11,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 pytest.importorskip("pinocchio")
-from roboalign.core.robot import RobotSpec  # noqa: E402
-from roboalign.sim.arm import sim_robot_spec  # noqa: E402
-from roboalign.teleop.config import ControllerConfig  # noqa: E402
-from roboalign.teleop.controller import build_controller  # noqa: E402
-from roboalign.teleop.input import TeleopInput, Twist  # noqa: E402
+from roboalign.core.robot import RobotSpec
+from roboalign.sim.arm import sim_robot_spec
+from roboalign.teleop.config import ControllerConfig
+from roboalign.teleop.controller import build_controller
+from roboalign.teleop.input import TeleopInput, Twist
 
 DT = 0.02
 SPEC = sim_robot_spec()
@@ -122,7 +122,7 @@ def test_the_target_never_leads_a_lagging_arm_by_more_than_max_lead():
     controller = build_controller(SPEC, ControllerConfig(max_lead=0.05, velocity_scale=1.0, acceleration_scale=1.0))
     measured = np.concatenate([READY, [0.0]])
     up = TeleopInput(twist=Twist([0, 0, 1], [0, 0, 0]), stamp=0.0)
-    for k in range(100):                       # the arm never moves (blocked)
+    for _ in range(100):                       # the arm never moves (blocked)
         target = controller.step(up, measured, 0.0, DT)
     assert np.abs(target[:6] - measured[:6]).max() <= 0.05 + controller.max_velocity.max() * DT
 
@@ -133,7 +133,7 @@ def test_leader_joint_targets_are_rate_limited_and_clamped():
     far = TeleopInput(joints={"joint1": 10.0, "gripper": 1.0}, stamp=0.0)
     target = controller.step(far, measured, 0.0, DT)
     assert 0.0 < target[0] - measured[0] <= SPEC.limits.max_velocity[0] * CONFIG.velocity_scale * DT + 1e-12
-    for k in range(400):
+    for _ in range(400):
         target = controller.step(far, target, 0.0, DT)
     assert target[0] == pytest.approx(SPEC.limits.upper[0] - CONFIG.position_margin)
 
@@ -155,7 +155,7 @@ def test_a_lagging_arm_still_moves_the_tool_along_the_twist():
     measured = np.concatenate([HOME_Q, [0.0]])
     start = IK.tool_pose(HOME_Q)[0]
     forward_up = TeleopInput(twist=Twist([1, 0, 1], [0, 0, 0]), stamp=0.0)
-    for k in range(60):
+    for _ in range(60):
         target = controller.step(forward_up, measured, 0.0, DT)
         measured = measured + 0.3 * (target - measured)   # a first-order lag: the arm trails its target
     moved = IK.tool_pose(measured[:6])[0] - start
