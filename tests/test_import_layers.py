@@ -17,7 +17,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1] / "runtime" / "roboalign"
 LAYERS = ("core", "config", "errors", "arguments", "tokenizer", "policy", "export", "serving", "control", "sim",
-          "sensors", "robots", "data", "eval", "training", "calib", "teleop", "cli")
+          "sensors", "robots", "data", "eval", "training", "calib", "teleop", "console", "cli")
 # (importer, imported): dependencies that must never exist, and why.
 FORBIDDEN = {
     ("policy", "export"): "export/ builds graphs and engines at build time and imports policy/; serving-time "

@@ -45,6 +45,9 @@ OPTIONAL_COMMANDS = {
     "record": ("record demonstrations (sim or real) into MCAP episode files (needs the ROS 2 package)",
                'the ROS 2 package: pip install -e ".[ros,data]" && pip install --no-build-isolation -e '
                "ros2_ws/src/roboalign_ros (or `make venv`)"),
+    "console": ("the operator console of a running recording or teleop graph (needs the ROS 2 package)",
+                'the ROS 2 package: pip install -e ".[ros,data]" && pip install --no-build-isolation -e '
+                "ros2_ws/src/roboalign_ros (or `make venv`)"),
 }
 
 

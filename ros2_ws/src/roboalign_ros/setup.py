@@ -26,7 +26,8 @@ setup(
     maintainer="RoboAlign maintainers",
     maintainer_email="roboalign@example.com",
     description="Thin rclpy nodes of the RoboAlign runtime (sim arm, cameras, policy client, chunk executor, "
-                "safety filter, e-stop input, ros2_control bridge, demonstration recorder)",
+                "safety filter, e-stop input, ros2_control bridge, demonstration recorder, teleop, "
+                "operator console bridge)",
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
@@ -38,10 +39,13 @@ setup(
             f"camera_node = {PACKAGE}.camera_node:main",
             f"controller_bridge_node = {PACKAGE}.controller_bridge_node:main",
             f"recorder_node = {PACKAGE}.recorder_node:main",
+            f"teleop_node = {PACKAGE}.teleop_node:main",
+            f"console_bridge = {PACKAGE}.console_bridge:main",
         ],
         "roboalign.commands": [
             f"rollout = {PACKAGE}.rollout_cli",
             f"record = {PACKAGE}.record_cli",
+            f"console = {PACKAGE}.console_cli",
         ],
     },
 )
