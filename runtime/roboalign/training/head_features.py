@@ -74,7 +74,8 @@ def open_frames(paths: tuple[str, ...], cfg: HeadRunConfig):
     d = cfg.data
     episodes = []
     for p in paths:
-        episodes += load_lerobot_episodes(p) if is_lerobot_dir(p) else load_project_episodes(p, d.only_successful)
+        episodes += (load_lerobot_episodes(p, None, d.only_successful) if is_lerobot_dir(p)
+                     else load_project_episodes(p, d.only_successful))
     return RobotFrames(episodes, d.horizon, d.cameras, d.stride)
 
 
