@@ -31,7 +31,7 @@ class VideoCodec:
     pix_fmt: str = "yuv420p"
     crf: int = 10
     gop: int = 2
-    preset: int | None = 12
+    preset: int | None = 8
 
     def options(self) -> dict[str, str]:
         opts = {"g": str(self.gop), "crf": str(self.crf)}
@@ -44,7 +44,7 @@ class VideoCodec:
 
 
 CODECS = {
-    "libsvtav1": VideoCodec("libsvtav1", "yuv420p", crf=10, gop=2, preset=12),
+    "libsvtav1": VideoCodec("libsvtav1", "yuv420p", crf=10, gop=2, preset=8),
     "h264": VideoCodec("libx264", "yuv444p", crf=0, gop=2, preset=None),
 }
 
@@ -67,8 +67,12 @@ class VideoWriter:
     """Appends RGB frames to one mp4 stream at `fps`; `start_episode()` makes the next frame a keyframe."""
 
     def __init__(self, path: str | Path, fps: int, height: int, width: int, settings: VideoCodec) -> None:
+        import os
+
         import av
 
+        # SVT-AV1 prints its banner to stderr from C at level 3 (info); 1 keeps the errors.
+        os.environ.setdefault("SVT_LOG", "1")
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.fps = int(fps)
