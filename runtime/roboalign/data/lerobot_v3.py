@@ -18,7 +18,8 @@ Layout (paths relative to the folder; chunk-000/file-000 until a file passes its
                             (float32 s, = frame_index / fps), frame_index, episode_index, index
                             (frame number in the dataset), task_index
     videos/observation.images.<camera>/chunk-000/file-000.mp4
-                            every episode's frames back to back (roboalign.data.video)
+                            every episode's frames back to back: each episode encoded alone,
+                            then appended (roboalign.data.video)
 
 Mapping from an Episode: observation.state = joint_positions (measured), action = actions (the
 absolute joint targets commanded at that step), task = instruction, fps = 1 / dt. LeRobot
@@ -41,7 +42,7 @@ import numpy as np
 
 from roboalign.data import lerobot_stats
 from roboalign.data.episode import Episode, _json_default
-from roboalign.data.video import CODECS, VideoCodec, VideoWriter, stream_info
+from roboalign.data.video import CODECS, VideoAppender, VideoCodec, encode, stream_info
 
 CODEBASE_VERSION = "v3.0"
 CHUNKS_SIZE = 1000            # files per chunk folder
@@ -241,7 +242,7 @@ def export_lerobot_v3(episodes: Iterable[tuple[str, Episode]], out: str | Path, 
     skipped_failed: list[str] = []
     data_roll = _Rolling(opt.data_files_size_in_mb, opt.chunks_size)
     data_writer = None
-    videos: dict[str, tuple[_Rolling, VideoWriter]] = {}
+    videos: dict[str, tuple[_Rolling, VideoAppender]] = {}
     total, max_offset = 0, 0.0
     try:
         for name, ep in episodes:
@@ -278,27 +279,24 @@ def export_lerobot_v3(episodes: Iterable[tuple[str, Episode]], out: str | Path, 
             data_writer.write_table(table)
             data_roll.frames += n
 
-            # frames of each camera -> its current mp4 file
-            for cam, (h, w, _c) in layout.cameras.items():
+            # each camera: the episode encoded alone, then appended to the camera's current mp4 file
+            # (the next file once the two together would reach the size limit: LeRobot's rule)
+            for cam in layout.cameras:
                 key = IMAGE_PREFIX + cam
-                roll, writer = videos.get(key, (None, None))
-                if writer is not None and roll.next_needed(writer.size_bytes(), n):
-                    writer.close()
+                episode_mp4 = encode(ep.images[cam], tmp / ".encoding" / f"{key}.mp4", layout.fps, opt.codec)
+                roll, appender = videos.get(key) or (_Rolling(opt.video_files_size_in_mb, opt.chunks_size), None)
+                if appender is not None and appender.bytes + episode_mp4.stat().st_size >= roll.limit:
+                    appender.close()
                     roll.advance()
-                    writer = None
-                if writer is None:
-                    roll = roll or _Rolling(opt.video_files_size_in_mb, opt.chunks_size)
+                    appender = None
+                if appender is None:
                     path = tmp / VIDEO_PATH.format(video_key=key, chunk_index=roll.chunk, file_index=roll.file)
-                    writer = VideoWriter(path, layout.fps, h, w, opt.codec)
-                    videos[key] = (roll, writer)
-                start = roll.frames
-                writer.start_episode()
-                for image in ep.images[cam]:
-                    writer.write(image)
-                roll.frames += n
+                    appender = VideoAppender(path, layout.fps)
+                    videos[key] = (roll, appender)
+                start = appender.append(episode_mp4, n)
                 row.update({f"videos/{key}/chunk_index": roll.chunk, f"videos/{key}/file_index": roll.file,
-                            f"videos/{key}/from_timestamp": start / layout.fps,
-                            f"videos/{key}/to_timestamp": (start + n) / layout.fps})
+                            f"videos/{key}/from_timestamp": start,
+                            f"videos/{key}/to_timestamp": start + n / layout.fps})
 
             stats = _episode_stats(ep, layout, ep_index, total, task_index)
             all_stats.append(stats)
@@ -315,8 +313,9 @@ def export_lerobot_v3(episodes: Iterable[tuple[str, Episode]], out: str | Path, 
                                                         "exports them)" if skipped_partial else ""))
         if data_writer is not None:
             data_writer.close()
-        for _roll, writer in videos.values():
-            writer.close()
+        for _roll, appender in videos.values():
+            appender.close()
+        shutil.rmtree(tmp / ".encoding", ignore_errors=True)
 
         # metadata: episodes, tasks, stats, then info (LeRobot reads info first)
         episodes_path = tmp / EPISODES_PATH.format(chunk_index=0, file_index=0)
@@ -344,8 +343,8 @@ def export_lerobot_v3(episodes: Iterable[tuple[str, Episode]], out: str | Path, 
     except BaseException:
         if data_writer is not None:
             data_writer.close()
-        for _roll, writer in videos.values():
-            writer.close()
+        for _roll, appender in videos.values():
+            appender.close()
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     report = ExportReport(root=str(out), repo_id=opt.repo_id, episodes=len(rows), frames=total, fps=layout.fps,

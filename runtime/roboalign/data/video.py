@@ -1,8 +1,8 @@
 """MP4 camera streams through PyAV: what the LeRobot v3 export writes and its reader decodes.
 
 One stream per camera holds the frames of many episodes back to back, frame k of the file at
-k / fps seconds (pts = k in a 1/fps time base), the first frame of each episode a keyframe so
-an episode decodes on its own. Two codecs, both decoded by LeRobot's backends (torchcodec and
+k / fps seconds. As LeRobot does, each episode is encoded on its own (so it starts on a
+keyframe and decodes alone) and its packets are then appended to the camera's file unchanged. Two codecs, both decoded by LeRobot's backends (torchcodec and
 PyAV, i.e. FFmpeg):
 
     libsvtav1  AV1, yuv420p: LeRobot's own default (its crf is 30; ours 10). Chroma is stored at
@@ -64,7 +64,7 @@ def codec(name: str, crf: int | None = None) -> VideoCodec:
 
 
 class VideoWriter:
-    """Appends RGB frames to one mp4 stream at `fps`; `start_episode()` makes the next frame a keyframe."""
+    """Encodes RGB frames into one new mp4 stream at `fps` (frame k at k / fps seconds)."""
 
     def __init__(self, path: str | Path, fps: int, height: int, width: int, settings: VideoCodec) -> None:
         import os
@@ -78,14 +78,10 @@ class VideoWriter:
         self.fps = int(fps)
         self.shape = (int(height), int(width), 3)
         self.frames = 0
-        self._key_next = True
         self._container = av.open(str(self.path), "w")
         self._stream = self._container.add_stream(settings.name, self.fps, options=settings.options())
         self._stream.pix_fmt = settings.pix_fmt
         self._stream.width, self._stream.height = int(width), int(height)
-
-    def start_episode(self) -> None:
-        self._key_next = True
 
     def write(self, image: np.ndarray) -> None:
         import av
@@ -95,9 +91,6 @@ class VideoWriter:
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
         frame.pts = self.frames
         frame.time_base = Fraction(1, self.fps)
-        if self._key_next:
-            frame.pict_type = av.video.frame.PictureType.I
-            self._key_next = False
         for packet in self._stream.encode(frame):
             self._container.mux(packet)
         self.frames += 1
@@ -110,8 +103,58 @@ class VideoWriter:
         self._container.close()
         self._container = None
 
-    def size_bytes(self) -> int:
-        return self.path.stat().st_size if self.path.exists() else 0
+
+def encode(frames: np.ndarray, path: str | Path, fps: int, settings: VideoCodec) -> Path:
+    """One episode's frames [T, H, W, 3] as a standalone mp4 (starts on a keyframe)."""
+    writer = VideoWriter(path, fps, frames.shape[1], frames.shape[2], settings)
+    try:
+        for image in frames:
+            writer.write(image)
+    finally:
+        writer.close()
+    return writer.path
+
+
+class VideoAppender:
+    """One mp4 file that episodes' videos are appended to without re-encoding (as LeRobot
+    concatenates them): each episode's packets shifted to start where the file ends."""
+
+    def __init__(self, path: str | Path, fps: int) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.fps = int(fps)
+        self.frames = 0
+        self.bytes = 0
+        self._container = None
+        self._stream = None
+
+    def append(self, episode_mp4: str | Path, frames: int) -> float:
+        """Append an episode's video of `frames` frames; returns its start time (s) in this file."""
+        import av
+
+        start = self.frames / self.fps
+        with av.open(str(episode_mp4)) as src:
+            stream = src.streams.video[0]
+            if self._container is None:
+                self._container = av.open(str(self.path), "w")
+                self._stream = self._container.add_stream_from_template(stream, opaque=True)
+                self._stream.time_base = stream.time_base
+            shift = round(start / stream.time_base)  # in the episode stream's ticks
+            for packet in src.demux(stream):
+                if packet.dts is None:  # the demuxer's end-of-stream marker
+                    continue
+                packet.pts += shift
+                packet.dts += shift
+                self.bytes += packet.size
+                packet.stream = self._stream
+                self._container.mux(packet)
+        self.frames += int(frames)
+        return start
+
+    def close(self) -> None:
+        if self._container is not None:
+            self._container.close()
+            self._container = None
 
 
 def iter_frames(path: str | Path) -> Iterator[tuple[float, np.ndarray]]:
