@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import itertools
 import json
 from pathlib import Path
 
@@ -101,8 +102,15 @@ def _export(args: argparse.Namespace) -> int:
         raise UsageError(f"--vcodec {args.vcodec}: {_one_line(exc)}") from None
     options = ExportOptions(repo_id=args.repo_id, codec=chosen, include_partial=args.include_partial,
                             only_successful=args.only_successful, overwrite=args.overwrite)
+    found = iter_episodes(args.source, include_partial=True)
+    try:  # the first episode read before the progress bar starts, so a bad source is one line
+        first = next(found)
+    except StopIteration:
+        raise UsageError(f"{args.source}: no episodes in it") from None
+    except _BAD_INPUT as exc:
+        raise UsageError(f"{args.source}: {_one_line(exc)}") from None
     total = len(find_episode_dirs(args.source)) or None
-    episodes = tqdm(iter_episodes(args.source, include_partial=True), total=total, unit="ep", desc="export")
+    episodes = tqdm(itertools.chain([first], found), total=total, unit="ep", desc="export")
     try:
         report = export_lerobot_v3(episodes, args.out, options)
     except (ValueError, FileNotFoundError, FileExistsError) as exc:

@@ -116,6 +116,9 @@ def _video_file(root: Path, info: dict, meta: dict, key: str, ep_index: int) -> 
         path = template.format(video_key=key, chunk_index=int(meta[f"videos/{key}/chunk_index"]),
                                file_index=int(meta[f"videos/{key}/file_index"]))
         return root / path, float(meta[f"videos/{key}/from_timestamp"])
+    if "{episode_index" not in template:
+        raise ValueError(f"{root}/meta/episodes: episode {ep_index} has no videos/{key}/chunk_index, file_index and "
+                         "from_timestamp (where its frames are)")
     chunk = ep_index // int(info.get("chunks_size") or 1000)  # v2.x: one file per episode
     return root / template.format(video_key=key, episode_chunk=chunk, episode_index=ep_index), 0.0
 
