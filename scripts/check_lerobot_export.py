@@ -37,6 +37,12 @@ def _lerobot_side(export: Path, out: Path, backend: str | None, reference: Path 
     from lerobot import __version__ as lerobot_version
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
+    note = None
+    if backend is None:  # LeRobot picks torchcodec when installed, which needs FFmpeg's shared libraries
+        try:
+            import torchcodec.decoders  # noqa: F401
+        except Exception as exc:  # torchcodec raises RuntimeError listing each FFmpeg it tried
+            backend, note = "pyav", f"torchcodec unusable here ({type(exc).__name__}): decoded with pyav"
     ds = LeRobotDataset("roboalign/check", root=export, video_backend=backend)
     cams = list(ds.meta.video_keys) + list(ds.meta.image_keys)
     n = len(ds)
@@ -53,7 +59,7 @@ def _lerobot_side(export: Path, out: Path, backend: str | None, reference: Path 
         for c in cams:  # float C,H,W in 0..1 -> uint8 H,W,C
             images[c].append(np.round(item[c].numpy().transpose(1, 2, 0) * 255).astype(np.uint8))
     np.savez(out, **{k: np.stack(v) for k, v in arrays.items()}, **{f"img:{c}": np.stack(v) for c, v in images.items()})
-    side = {"lerobot_version": lerobot_version, "video_backend": ds.video_backend, "frames": n,
+    side = {"lerobot_version": lerobot_version, "video_backend": ds.video_backend, "backend_note": note, "frames": n,
             "episodes": ds.meta.total_episodes, "fps": ds.fps, "cameras": cams, "tasks": tasks}
     if reference is not None:
         side["reference"] = _reference(ds, images, reference)
@@ -188,7 +194,8 @@ def main() -> int:
     exact["index"] = bool(np.array_equal(theirs["index"].reshape(-1), np.arange(len(ours["state"]))))
     exact["task"] = side["tasks"] == ours["task"]
     report = {"export": str(args.export), "lerobot_version": side["lerobot_version"],
-              "video_backend": side["video_backend"], "episodes": side["episodes"], "frames": side["frames"],
+              "video_backend": side["video_backend"], **({"backend_note": side["backend_note"]} if side["backend_note"] else {}),
+              "episodes": side["episodes"], "frames": side["frames"],
               "fps": side["fps"], "cameras": side["cameras"], "exact": exact,
               "images_lerobot_vs_reader": {c: _image_error(theirs[f"img:{c}"], our_images[c.removeprefix("observation.images.")])
                                            for c in side["cameras"]}}
