@@ -117,9 +117,8 @@ def _export(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.source}: {_one_line(exc)}") from None
     finally:
         episodes.close()
-    left = [f"{len(report.skipped_partial)} partial" if report.skipped_partial else "",
-            f"{len(report.skipped_unsuccessful)} unsuccessful" if report.skipped_unsuccessful else ""]
-    left_out = ", ".join(x for x in left if x)
+    left = {"partial": report.skipped_partial, "unsuccessful": report.skipped_unsuccessful, "empty": report.skipped_empty}
+    left_out = ", ".join(f"{len(names)} {why}" for why, names in left.items() if names)
     print(f"{report.episodes} episodes, {report.frames} frames at {report.fps} fps, {len(report.tasks)} tasks, "
           f"cameras {report.cameras or 'none'} ({chosen.name} {chosen.pix_fmt} crf {chosen.crf}) -> {report.root}"
           + (f"; left out {left_out}" if left_out else "") + f" ({report.seconds:.1f} s)")

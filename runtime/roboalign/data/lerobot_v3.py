@@ -87,6 +87,7 @@ class ExportReport:
     codec: dict
     skipped_partial: list[str]
     skipped_unsuccessful: list[str]
+    skipped_empty: list[str]
     max_timestamp_offset_s: float   # largest |source timestamp - frame_index / fps| written
     seconds: float
 
@@ -224,133 +225,150 @@ def _prepare_out(out: Path, overwrite: bool) -> Path:
     return Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
 
 
+class _Writer:
+    """The dataset being written into `root`, one episode at a time; `finish()` writes meta/."""
+
+    def __init__(self, root: Path, opt: ExportOptions) -> None:
+        self.root, self.opt = root, opt
+        self.layout: _Layout | None = None
+        self.tasks: dict[str, int] = {}
+        self.rows: list[dict] = []
+        self.stats: list[dict] = []
+        self.frames = 0
+        self.max_offset = 0.0
+        self._data_roll = _Rolling(opt.data_files_size_in_mb, opt.chunks_size)
+        self._data_writer = None
+        self._videos: dict[str, tuple[_Rolling, VideoAppender]] = {}
+
+    def add(self, name: str, ep: Episode) -> None:
+        if self.layout is None:
+            self.layout = _Layout(ep, name)
+        self.layout.check(ep, name)
+        self.max_offset = max(self.max_offset, _timestamp_offset(ep, self.layout.fps, name))
+        ep_index, n = len(self.rows), len(ep)
+        task_index = self.tasks.setdefault(ep.instruction, len(self.tasks))
+        row = {"episode_index": ep_index, "tasks": [ep.instruction], "length": n,
+               **self._write_frames(ep, ep_index, task_index)}
+        for cam in self.layout.cameras:
+            row.update(self._write_video(IMAGE_PREFIX + cam, ep.images[cam]))
+        stats = _episode_stats(ep, self.layout, ep_index, self.frames, task_index)
+        self.stats.append(stats)
+        row.update({f"stats/{feature}/{stat}": np.asarray(value).tolist()
+                    for feature, values in stats.items() for stat, value in values.items()})
+        row.update({"meta/episodes/chunk_index": 0, "meta/episodes/file_index": 0, "success": bool(ep.success),
+                    "metadata": json.dumps({"name": name, **ep.metadata}, default=_json_default)})
+        self.rows.append(row)
+        self.frames += n
+
+    def _write_frames(self, ep: Episode, ep_index: int, task_index: int) -> dict:
+        """The episode's rows -> the current data file (the next one once it would pass its size limit)."""
+        import pyarrow.parquet as pq
+
+        roll, n = self._data_roll, len(ep)
+        path = self.root / DATA_PATH.format(chunk_index=roll.chunk, file_index=roll.file)
+        if self._data_writer is not None and roll.next_needed(path.stat().st_size, n):
+            self._data_writer.close()
+            self._data_writer = None
+            roll.advance()
+            path = self.root / DATA_PATH.format(chunk_index=roll.chunk, file_index=roll.file)
+        table = _frame_table(ep, self.layout, ep_index, self.frames, task_index)
+        if self._data_writer is None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._data_writer = pq.ParquetWriter(path, schema=table.schema, compression="snappy", use_dictionary=True)
+        self._data_writer.write_table(table)
+        roll.frames += n
+        return {"data/chunk_index": roll.chunk, "data/file_index": roll.file,
+                "dataset_from_index": self.frames, "dataset_to_index": self.frames + n}
+
+    def _write_video(self, key: str, frames: np.ndarray) -> dict:
+        """The episode encoded alone, then appended to the camera's current mp4 file (the next file
+        once the two together would reach the size limit: LeRobot's rule)."""
+        fps, n = self.layout.fps, len(frames)
+        episode_mp4 = encode(frames, self.root / ".encoding" / f"{key}.mp4", fps, self.opt.codec)
+        roll, appender = self._videos.get(key) or (_Rolling(self.opt.video_files_size_in_mb, self.opt.chunks_size), None)
+        if appender is not None and appender.bytes + episode_mp4.stat().st_size >= roll.limit:
+            appender.close()
+            roll.advance()
+            appender = None
+        if appender is None:
+            appender = VideoAppender(self.root / VIDEO_PATH.format(video_key=key, chunk_index=roll.chunk,
+                                                                   file_index=roll.file), fps)
+            self._videos[key] = (roll, appender)
+        start = appender.append(episode_mp4, n)
+        return {f"videos/{key}/chunk_index": roll.chunk, f"videos/{key}/file_index": roll.file,
+                f"videos/{key}/from_timestamp": start, f"videos/{key}/to_timestamp": start + n / fps}
+
+    def close_files(self) -> None:
+        if self._data_writer is not None:
+            self._data_writer.close()
+            self._data_writer = None
+        for _roll, appender in self._videos.values():
+            appender.close()
+        shutil.rmtree(self.root / ".encoding", ignore_errors=True)
+
+    def finish(self, robot_type: str | None) -> None:
+        """Episodes, tasks, stats, then info.json (what LeRobot reads first) last."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        self.close_files()
+        layout, root = self.layout, self.root
+        path = root / EPISODES_PATH.format(chunk_index=0, file_index=0)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        columns = {k: [r.get(k) for r in self.rows] for k in dict.fromkeys(k for r in self.rows for k in r)}
+        pq.write_table(pa.Table.from_pydict(columns), path, compression="snappy")
+        _write_tasks(root, self.tasks)
+        _write_json(root / "meta" / "stats.json", lerobot_stats.to_json(lerobot_stats.aggregate(self.stats)))
+        features = layout.features
+        for key in self._videos:
+            features[key]["info"] = stream_info(root / VIDEO_PATH.format(video_key=key, chunk_index=0, file_index=0))
+        opt, n_eps = self.opt, len(self.rows)
+        _write_json(root / "meta" / "info.json", {
+            "codebase_version": CODEBASE_VERSION, "robot_type": robot_type or _robot_type(self.rows),
+            "total_episodes": n_eps, "total_frames": self.frames, "total_tasks": len(self.tasks),
+            "chunks_size": opt.chunks_size, "data_files_size_in_mb": opt.data_files_size_in_mb,
+            "video_files_size_in_mb": opt.video_files_size_in_mb, "fps": layout.fps,
+            "splits": {"train": f"0:{n_eps}"}, "data_path": DATA_PATH,
+            "video_path": VIDEO_PATH if layout.cameras else None, "features": features,
+        })
+
+
 def export_lerobot_v3(episodes: Iterable[tuple[str, Episode]], out: str | Path, options: ExportOptions | None = None,
                       log: Callable[[str], None] | None = None) -> ExportReport:
     """Write `episodes` ((name, Episode) pairs, e.g. roboalign.data.sources.iter_episodes) to `out`."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     opt = options or ExportOptions()
     out = Path(out)
     t0 = time.perf_counter()
     tmp = _prepare_out(out, opt.overwrite)
-    layout: _Layout | None = None
-    tasks: dict[str, int] = {}
-    rows: list[dict] = []
-    all_stats: list[dict] = []
-    skipped_partial: list[str] = []
-    skipped_failed: list[str] = []
-    data_roll = _Rolling(opt.data_files_size_in_mb, opt.chunks_size)
-    data_writer = None
-    videos: dict[str, tuple[_Rolling, VideoAppender]] = {}
-    total, max_offset = 0, 0.0
+    writer = _Writer(tmp, opt)
+    skipped: dict[str, list[str]] = {"partial": [], "unsuccessful": [], "empty": []}
     try:
         for name, ep in episodes:
             if ep.metadata.get("partial") and not opt.include_partial:
-                skipped_partial.append(name)
-                continue
-            if opt.only_successful and not ep.success:
-                skipped_failed.append(name)
-                continue
-            if len(ep) == 0:
-                skipped_failed.append(name)
-                continue
-            if layout is None:
-                layout = _Layout(ep, name)
-            layout.check(ep, name)
-            max_offset = max(max_offset, _timestamp_offset(ep, layout.fps, name))
-            ep_index, n = len(rows), len(ep)
-            task_index = tasks.setdefault(ep.instruction, len(tasks))
-
-            # frames -> the current data file (the next one once it would pass its size limit)
-            data_path = tmp / DATA_PATH.format(chunk_index=data_roll.chunk, file_index=data_roll.file)
-            if data_writer is not None and data_roll.next_needed(data_path.stat().st_size, n):
-                data_writer.close()
-                data_writer = None
-                data_roll.advance()
-                data_path = tmp / DATA_PATH.format(chunk_index=data_roll.chunk, file_index=data_roll.file)
-            table = _frame_table(ep, layout, ep_index, total, task_index)
-            if data_writer is None:
-                data_path.parent.mkdir(parents=True, exist_ok=True)
-                data_writer = pq.ParquetWriter(data_path, schema=table.schema, compression="snappy", use_dictionary=True)
-            row = {"episode_index": ep_index, "tasks": [ep.instruction], "length": n,
-                   "data/chunk_index": data_roll.chunk, "data/file_index": data_roll.file,
-                   "dataset_from_index": total, "dataset_to_index": total + n}
-            data_writer.write_table(table)
-            data_roll.frames += n
-
-            # each camera: the episode encoded alone, then appended to the camera's current mp4 file
-            # (the next file once the two together would reach the size limit: LeRobot's rule)
-            for cam in layout.cameras:
-                key = IMAGE_PREFIX + cam
-                episode_mp4 = encode(ep.images[cam], tmp / ".encoding" / f"{key}.mp4", layout.fps, opt.codec)
-                roll, appender = videos.get(key) or (_Rolling(opt.video_files_size_in_mb, opt.chunks_size), None)
-                if appender is not None and appender.bytes + episode_mp4.stat().st_size >= roll.limit:
-                    appender.close()
-                    roll.advance()
-                    appender = None
-                if appender is None:
-                    path = tmp / VIDEO_PATH.format(video_key=key, chunk_index=roll.chunk, file_index=roll.file)
-                    appender = VideoAppender(path, layout.fps)
-                    videos[key] = (roll, appender)
-                start = appender.append(episode_mp4, n)
-                row.update({f"videos/{key}/chunk_index": roll.chunk, f"videos/{key}/file_index": roll.file,
-                            f"videos/{key}/from_timestamp": start,
-                            f"videos/{key}/to_timestamp": start + n / layout.fps})
-
-            stats = _episode_stats(ep, layout, ep_index, total, task_index)
-            all_stats.append(stats)
-            for feature, values in stats.items():
-                for stat, value in values.items():
-                    row[f"stats/{feature}/{stat}"] = np.asarray(value).tolist()
-            row.update({"meta/episodes/chunk_index": 0, "meta/episodes/file_index": 0,
-                        "success": bool(ep.success),
-                        "metadata": json.dumps({"name": name, **ep.metadata}, default=_json_default)})
-            rows.append(row)
-            total += n
-        if layout is None:
-            raise ValueError("no episode to export" + (f" ({len(skipped_partial)} partial left out: --include-partial "
-                                                        "exports them)" if skipped_partial else ""))
-        if data_writer is not None:
-            data_writer.close()
-        for _roll, appender in videos.values():
-            appender.close()
-        shutil.rmtree(tmp / ".encoding", ignore_errors=True)
-
-        # metadata: episodes, tasks, stats, then info (LeRobot reads info first)
-        episodes_path = tmp / EPISODES_PATH.format(chunk_index=0, file_index=0)
-        episodes_path.parent.mkdir(parents=True, exist_ok=True)
-        columns = {k: [r.get(k) for r in rows] for k in dict.fromkeys(k for r in rows for k in r)}
-        pq.write_table(pa.Table.from_pydict(columns), episodes_path, compression="snappy")
-        _write_tasks(tmp, tasks)
-        _write_json(tmp / "meta" / "stats.json", lerobot_stats.to_json(lerobot_stats.aggregate(all_stats)))
-        features = layout.features
-        for key in videos:
-            features[key]["info"] = stream_info(tmp / VIDEO_PATH.format(video_key=key, chunk_index=0, file_index=0))
-        robot_type = opt.robot_type or _robot_type(rows)
-        info = {
-            "codebase_version": CODEBASE_VERSION, "robot_type": robot_type,
-            "total_episodes": len(rows), "total_frames": total, "total_tasks": len(tasks),
-            "chunks_size": opt.chunks_size, "data_files_size_in_mb": opt.data_files_size_in_mb,
-            "video_files_size_in_mb": opt.video_files_size_in_mb, "fps": layout.fps,
-            "splits": {"train": f"0:{len(rows)}"}, "data_path": DATA_PATH,
-            "video_path": VIDEO_PATH if layout.cameras else None, "features": features,
-        }
-        _write_json(tmp / "meta" / "info.json", info)
+                skipped["partial"].append(name)
+            elif opt.only_successful and not ep.success:
+                skipped["unsuccessful"].append(name)
+            elif len(ep) == 0:
+                skipped["empty"].append(name)
+            else:
+                writer.add(name, ep)
+        if writer.layout is None:
+            why = [f"{len(v)} {k}" for k, v in skipped.items() if v]
+            raise ValueError("no episode to export" + (f" ({', '.join(why)} left out; --include-partial exports "
+                                                        "partial ones)" if why else ""))
+        writer.finish(opt.robot_type)
         if out.exists():
             shutil.rmtree(out)
         os.rename(tmp, out)
     except BaseException:
-        if data_writer is not None:
-            data_writer.close()
-        for _roll, appender in videos.values():
-            appender.close()
+        writer.close_files()
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    report = ExportReport(root=str(out), repo_id=opt.repo_id, episodes=len(rows), frames=total, fps=layout.fps,
-                          tasks=list(tasks), cameras=list(layout.cameras), codec=opt.codec.to_dict(),
-                          skipped_partial=skipped_partial, skipped_unsuccessful=skipped_failed,
-                          max_timestamp_offset_s=max_offset, seconds=round(time.perf_counter() - t0, 2))
+    report = ExportReport(root=str(out), repo_id=opt.repo_id, episodes=len(writer.rows), frames=writer.frames,
+                          fps=writer.layout.fps, tasks=list(writer.tasks), cameras=list(writer.layout.cameras),
+                          codec=opt.codec.to_dict(), skipped_partial=skipped["partial"],
+                          skipped_unsuccessful=skipped["unsuccessful"], skipped_empty=skipped["empty"],
+                          max_timestamp_offset_s=writer.max_offset, seconds=round(time.perf_counter() - t0, 2))
     if log:
         log(f"exported {report.episodes} episodes ({report.frames} frames at {report.fps} fps) to {out}")
     return report
