@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from roboalign.data.episode import Episode
+from roboalign.data.episode import Episode, robot_spec
 from roboalign.data.frames import EpisodeData
 
 IMAGE_PREFIX = "observation.images."
@@ -192,5 +192,5 @@ def load_lerobot_episodes(path: str | Path, limit: int | None = None,
         if only_successful and not ep.success:
             continue
         out.append(EpisodeData(ep.instruction, ep.images, ep.joint_positions, ep.actions, ep.dt, name,
-                               robot=ep.metadata.get("robot") or ep.metadata.get("robot_spec")))
+                               robot=robot_spec(ep.metadata) or None))
     return out

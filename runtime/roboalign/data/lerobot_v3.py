@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from roboalign.data import lerobot_stats
-from roboalign.data.episode import Episode, _json_default
+from roboalign.data.episode import Episode, _json_default, joint_names, robot_spec
 from roboalign.data.video import CODECS, VideoAppender, VideoCodec, encode, stream_info
 
 CODEBASE_VERSION = "v3.0"
@@ -95,16 +95,6 @@ class ExportReport:
         return dataclasses.asdict(self)
 
 
-def _robot(ep: Episode) -> dict:
-    return ep.metadata.get("robot") or ep.metadata.get("robot_spec") or {}
-
-
-def _joint_names(ep: Episode) -> list[str]:
-    dim = ep.joint_positions.shape[1]
-    names = _robot(ep).get("joint_names") or ep.metadata.get("joint_names") or []
-    return [str(n) for n in names] if len(names) == dim else [f"joint_{i}" for i in range(dim)]
-
-
 def fps_of(dt: float, where: str) -> int:
     """LeRobot stores an integer frame rate: 1 / dt must be one."""
     fps = round(1.0 / dt)
@@ -119,7 +109,7 @@ class _Layout:
     def __init__(self, ep: Episode, name: str) -> None:
         self.fps = fps_of(ep.dt, name)
         self.dim = int(ep.joint_positions.shape[1])
-        self.names = _joint_names(ep)
+        self.names = joint_names(ep)
         self.cameras = {c: tuple(int(s) for s in img.shape[1:]) for c, img in ep.images.items()}
         vec = {"dtype": "float32", "shape": [self.dim], "names": self.names}
         self.features: dict[str, dict] = {"observation.state": dict(vec), "action": dict(vec)}
@@ -375,9 +365,10 @@ def export_lerobot_v3(episodes: Iterable[tuple[str, Episode]], out: str | Path, 
 
 
 def _robot_type(rows: list[dict]) -> str | None:
+    """The robot's name: its spec's, or the name a recording gives as `robot`."""
     meta = json.loads(rows[0]["metadata"])
-    robot = meta.get("robot") or meta.get("robot_spec") or {}
-    return robot.get("name") if isinstance(robot, dict) else None
+    name = robot_spec(meta).get("name") or meta.get("robot")
+    return name if isinstance(name, str) else None
 
 
 def _write_tasks(root: Path, tasks: dict[str, int]) -> None:

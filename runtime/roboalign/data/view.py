@@ -10,14 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from roboalign.data.episode import Episode
-
-
-def _joint_names(ep: Episode) -> list[str]:
-    robot = ep.metadata.get("robot") or ep.metadata.get("robot_spec") or {}
-    names = robot.get("joint_names") or ep.metadata.get("joint_names") or []
-    dim = ep.joint_positions.shape[1]
-    return [str(n) for n in names] if len(names) == dim else [f"joint {i}" for i in range(dim)]
+from roboalign.data.episode import Episode, joint_names
 
 
 def joint_plot(ep: Episode, path: str | Path, title: str = "") -> Path:
@@ -29,7 +22,7 @@ def joint_plot(ep: Episode, path: str | Path, title: str = "") -> Path:
     matplotlib.use("Agg")  # files only, no display
     import matplotlib.pyplot as plt
 
-    names = _joint_names(ep)
+    names = joint_names(ep)
     dim = len(names)
     cols = 2 if dim > 3 else 1
     rows = int(np.ceil(dim / cols))
@@ -91,7 +84,7 @@ def write_rerun(ep: Episode, path: str | Path, name: str = "episode") -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     rec.save(str(path))
-    names = _joint_names(ep)
+    names = joint_names(ep)
     scalar = getattr(rr, "Scalars", None) or rr.Scalar
     for i, t in enumerate(ep.timestamps):
         if hasattr(rec, "set_time"):
