@@ -207,3 +207,14 @@ def test_video_cursor_jumps_back_and_refuses_a_time_between_frames(export):
             cursor.frames_at(np.array([0.55]))
     finally:
         cursor.close()
+
+
+def test_recording_style_metadata_names_the_robot_and_joints(tmp_path):
+    ep = synthetic_episode(0, 5, cameras=())
+    ep.metadata = {"robot": "fr3_lab2", "joint_names": [f"fr3_joint{i}" for i in range(1, 8)], "partial": False}
+    export_lerobot_v3([("episode_000000", ep)], tmp_path / "out")
+    info = json.loads((tmp_path / "out/meta/info.json").read_text())
+    assert info["robot_type"] == "fr3_lab2" and info["video_path"] is None
+    assert info["features"]["action"]["names"][0] == "fr3_joint1"
+    (name, back), = iter_lerobot_episodes(tmp_path / "out")
+    assert back.images == {} and back.metadata["robot"] == "fr3_lab2"
