@@ -6,6 +6,7 @@ metadata and parquet alone (no video decoding).
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -76,12 +77,46 @@ def _lerobot_summary(root: Path) -> DatasetSummary:
                           fps, features, dict(task_count), successful, 0, _durations(lengths, [1 / fps] * len(lengths)))
 
 
+def _npz_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    """Array shapes in an .npz from the members' headers (nothing decompressed beyond them)."""
+    import zipfile
+
+    shapes = {}
+    with zipfile.ZipFile(path) as z:
+        for member in z.namelist():
+            with z.open(member) as f:
+                major, _minor = np.lib.format.read_magic(f)
+                read = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+                shape, _order, _dtype = read(f)
+            shapes[member.removesuffix(".npy")] = tuple(shape)
+    return shapes
+
+
+def _project_summary(path: Path, dirs: list[Path]) -> DatasetSummary:
+    """Episode folders, from their episode.json files (and one arrays.npz header for the shapes)."""
+    metas = [json.loads((d / "episode.json").read_text()) for d in dirs]
+    shapes = _npz_shapes(dirs[0] / "arrays.npz")
+    features = {"joint_positions": {"dtype": "float64", "shape": list(shapes["joint_positions"][1:])},
+                "actions": {"dtype": "float64", "shape": list(shapes["actions"][1:])}}
+    features.update({f"images.{c}": {"dtype": "uint8", "shape": list(shapes[f"image_{c}"][1:])}
+                     for c in metas[0]["cameras"]})
+    lengths, dts = [int(m["length"]) for m in metas], [float(m["dt"]) for m in metas]
+    rates = {round(1 / dt, 6) for dt in dts}
+    return DatasetSummary(str(path), "episodes", len(metas), int(sum(lengths)), rates.pop() if len(rates) == 1 else None,
+                          features, dict(Counter(m["instruction"] for m in metas)),
+                          sum(bool(m["success"]) for m in metas),
+                          sum(bool((m.get("metadata") or {}).get("partial")) for m in metas), _durations(lengths, dts))
+
+
 def summarize(path: str | Path) -> DatasetSummary:
     from roboalign.data.lerobot import is_lerobot_dir
-    from roboalign.data.sources import iter_episodes
+    from roboalign.data.sources import find_episode_dirs, iter_episodes
 
     if is_lerobot_dir(path):
         return _lerobot_summary(Path(path))
+    dirs = find_episode_dirs(path)
+    if dirs:
+        return _project_summary(Path(path), dirs)
     lengths, dts, tasks, ok, partial = [], [], Counter(), 0, 0
     features: dict[str, dict] = {}
     for _name, ep in iter_episodes(path, include_partial=True):
