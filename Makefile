@@ -11,7 +11,7 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
 export MUJOCO_GL ?= egl
 export PYTHONUNBUFFERED := 1
 
-.PHONY: demo test venv deps clean-venv
+.PHONY: demo test venv deps clean-venv lerobot-env
 
 demo: $(STAMP)
 	$(VENV)/bin/roboalign rollout --sim --policy expert --episodes $(DEMO_EPISODES) --seed 0 --json demo_rollout.json
@@ -39,3 +39,15 @@ $(STAMP): pyproject.toml ros2_ws/src/roboalign_ros/setup.py
 
 clean-venv:
 	rm -rf $(VENV)
+
+# The `lerobot` package in its own venv, only to check that our LeRobot v3 exports load there
+# (scripts/check_lerobot_export.py). lerobot 0.4.4 pins torch<2.11, so it gets the registry's
+# torch 2.10 (with its CUDA libraries: ~4 GB of wheels), never the project's venv. CI does not need it.
+LEROBOT_VENV ?= .venv-lerobot
+lerobot-env: $(LEROBOT_VENV)/.installed
+
+$(LEROBOT_VENV)/.installed:
+	@test -x $(LEROBOT_VENV)/bin/python || $(PY) -m venv $(LEROBOT_VENV)
+	$(LEROBOT_VENV)/bin/python -m pip install -q --upgrade pip
+	$(LEROBOT_VENV)/bin/python -m pip install -q lerobot==0.4.4
+	@touch $@

@@ -21,7 +21,7 @@ from roboalign.errors import RoboAlignError, UsageError
 
 # argparse `dest`s of the command levels, joined into the name printed before an error line.
 _COMMAND_KEYS = ("command", "train_command", "sim_command", "eval_command", "export_command",
-                 "tokenizer_command", "keys_command", "calib_command")
+                 "tokenizer_command", "keys_command", "calib_command", "dataset_command")
 
 COMMAND_MODULES = (
     "roboalign.serving.cli",      # serve, keys
@@ -31,6 +31,7 @@ COMMAND_MODULES = (
     "roboalign.eval.cli",         # eval tokens / probe / compare
     "roboalign.export.cli",       # export onnx / tensorrt / parity
     "roboalign.calib.cli",        # calib board / intrinsics / handeye
+    "roboalign.data.cli",         # dataset info / export / view
 )
 
 

@@ -102,12 +102,13 @@ def test_lerobot_style_folder_loads_images_states_actions_and_tasks(tmp_path):
     np.testing.assert_array_equal(s.chunk[:, 0], [2, 3, 4])
 
 
-def test_lerobot_video_features_are_refused_with_a_way_out(tmp_path):
-    _write_lerobot(tmp_path)
+def test_lerobot_video_feature_without_its_mp4_names_the_missing_file(tmp_path):
+    _write_lerobot(tmp_path)  # videos decode (tests/data/test_lerobot_export.py); a missing one is named
     info = json.loads((tmp_path / "meta" / "info.json").read_text())
     info["features"]["observation.images.front"]["dtype"] = "video"
+    info["video_path"] = "videos/chunk-{episode_chunk:03d}/{video_key}/episode_{episode_index:06d}.mp4"  # v2.1
     (tmp_path / "meta" / "info.json").write_text(json.dumps(info))
-    with pytest.raises(ValueError, match="video"):
+    with pytest.raises(FileNotFoundError, match=r"videos/chunk-000/observation.images.front/episode_000000.mp4 is missing"):
         open_robot_source(tmp_path, horizon=3)
 
 

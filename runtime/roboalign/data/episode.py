@@ -137,6 +137,22 @@ class Episode:
             )
 
 
+def robot_spec(metadata: dict[str, Any]) -> dict[str, Any]:
+    """The RobotSpec dict an episode's metadata carries ("robot" in sim episodes, "robot_spec" in
+    recordings, where "robot" is the robot's name), or {}."""
+    for key in ("robot", "robot_spec"):
+        if isinstance(metadata.get(key), dict):
+            return metadata[key]
+    return {}
+
+
+def joint_names(ep: Episode) -> list[str]:
+    """The episode's joint names (from its robot spec or recording), else joint_0 .. joint_{D-1}."""
+    dim = ep.joint_positions.shape[1]
+    names = robot_spec(ep.metadata).get("joint_names") or ep.metadata.get("joint_names") or []
+    return [str(n) for n in names] if len(names) == dim else [f"joint_{i}" for i in range(dim)]
+
+
 def _json_default(obj: Any) -> Any:
     if isinstance(obj, np.ndarray):
         return obj.tolist()

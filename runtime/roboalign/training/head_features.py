@@ -74,7 +74,8 @@ def open_frames(paths: tuple[str, ...], cfg: HeadRunConfig):
     d = cfg.data
     episodes = []
     for p in paths:
-        episodes += load_lerobot_episodes(p) if is_lerobot_dir(p) else load_project_episodes(p, d.only_successful)
+        episodes += (load_lerobot_episodes(p, None, d.only_successful) if is_lerobot_dir(p)
+                     else load_project_episodes(p, d.only_successful))
     return RobotFrames(episodes, d.horizon, d.cameras, d.stride)
 
 
@@ -145,29 +146,43 @@ def cached_images(paths: tuple[str, ...], cfg: HeadRunConfig, size: int, log=pri
     return out
 
 
+def _episode_records(path: str):
+    """(where, metadata, success, length) of each episode at `path`, in the order open_frames reads
+    them, without loading images: project episode folders or a LeRobot export (whose metadata
+    column carries the episode's)."""
+    from roboalign.data.lerobot import is_lerobot_dir, iter_lerobot_episodes
+    from roboalign.data.sources import find_episode_dirs
+
+    if is_lerobot_dir(path):
+        for name, ep in iter_lerobot_episodes(path, images=False):
+            yield f"{path}:{name}", ep.metadata, ep.success, len(ep)
+        return
+    for ep_dir in find_episode_dirs(path):
+        meta = json.loads((ep_dir / "episode.json").read_text())
+        yield ep_dir, meta.get("metadata") or {}, bool(meta.get("success")), int(meta["length"])
+
+
 def sim_target_labels(paths: tuple[str, ...], cfg: HeadRunConfig) -> np.ndarray:
     """[target xy, every block's xy in tasks.OBJECT_NAMES order (m, arm base frame), target index]
     per frame of sim episodes, [N, 2 + 2 * blocks + 1], in RobotFrames order.
 
     Privileged, training-only labels for the auxiliary loss: the episode's seed and family
     regenerate its layout (roboalign.sim.tasks is deterministic in the seed)."""
-    from roboalign.data.sources import find_episode_dirs
     from roboalign.sim import tasks
 
     d, out = cfg.data, []
     for p in paths:
-        for ep_dir in find_episode_dirs(p):
-            meta = json.loads((ep_dir / "episode.json").read_text())
-            if d.only_successful and not meta.get("success"):
+        for where, meta, success, length in _episode_records(p):
+            if d.only_successful and not success:
                 continue
-            task = (meta.get("metadata") or {}).get("task") or {}
+            task = meta.get("task") or {}
             if "seed" not in task or "family" not in task:
-                raise ValueError(f"{ep_dir}: no task seed/family in episode.json; aux_target sim_target_xy "
+                raise ValueError(f"{where}: no task seed/family in the episode's metadata; aux_target sim_target_xy "
                                  "needs episodes recorded by the simulator (roboalign sim demos / train make-data)")
             info, layout = tasks.sample_task(int(task["seed"]), task["family"])
             if info.target != task.get("target"):
-                raise ValueError(f"{ep_dir}: regenerated task {info.target} differs from the recorded {task.get('target')}")
+                raise ValueError(f"{where}: regenerated task {info.target} differs from the recorded {task.get('target')}")
             row = np.concatenate([layout.block_xy[info.target]] + [layout.block_xy[n] for n in tasks.OBJECT_NAMES]
                                  + [[tasks.OBJECT_NAMES.index(info.target)]])
-            out += [row] * len(range(0, int(meta["length"]), d.stride))
+            out += [row] * len(range(0, length, d.stride))
     return np.asarray(out, dtype=np.float64)
