@@ -162,7 +162,7 @@ class TensorRTBackboneRunner:
 
 
 def make_backbone_runner(backend: str, backbone, layer: int, folder: str | Path | None = None, *,
-                         precision: str = "fp16"):
+                         precision: str = "fp16", threads: int | None = None):
     """None for torch (the policy calls the backbone itself), else a runner over what was built."""
     from roboalign.policy.backends.runners import check_backend
 
@@ -171,7 +171,7 @@ def make_backbone_runner(backend: str, backbone, layer: int, folder: str | Path 
         return None
     check_family(backbone)
     if backend == "onnxruntime":
-        return OnnxBackboneRunner(require_backbone_onnx(backbone, layer, folder))
+        return OnnxBackboneRunner(require_backbone_onnx(backbone, layer, folder), threads=threads)
     from roboalign.policy.backends.tensorrt import require_tensorrt
 
     trt = require_tensorrt()

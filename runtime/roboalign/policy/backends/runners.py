@@ -128,7 +128,7 @@ def check_backend(backend: str) -> None:
 
 
 def make_head_runner(backend: str, head, folder: str | Path | None = None, *, num_steps: int | None = None,
-                     precision: str = "fp16"):
+                     precision: str = "fp16", threads: int | None = None):
     """Runner for `backend` ("torch", "onnxruntime", "tensorrt") over what `folder` / the cache hold."""
     steps = int(num_steps or head.config.num_steps)
     check_backend(backend)
@@ -138,4 +138,4 @@ def make_head_runner(backend: str, head, folder: str | Path | None = None, *, nu
         if precision not in PRECISIONS:
             raise UsageError(f"TensorRT precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
         return TensorRTHeadRunner(tensorrt_engine(head, folder, steps, precision))
-    return OnnxHeadRunner(graph.require_sampler_onnx(head, folder, steps))
+    return OnnxHeadRunner(graph.require_sampler_onnx(head, folder, steps), threads=threads)
