@@ -137,8 +137,8 @@ def _demos(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from roboalign.errors import UsageError
     from roboalign.policy.registry import PolicyLoadError, load_policy
-    from roboalign.sim.arm import SimArm
     from roboalign.serving.cli import _policy_kwargs
+    from roboalign.sim.arm import SimArm
     from roboalign.sim.episodes import run_sim_episode, summarize, uses_privileged_state
 
     try:
