@@ -89,7 +89,8 @@ def backbone_feeds(backbone, enc) -> dict[str, np.ndarray]:
 def backbone_fingerprint(backbone, layer: int) -> str:
     """Hash of the config, layer, graph version and the weights the feature graph reads."""
     k = backbone.resolve_layer(layer)
-    h = hashlib.sha256(json.dumps(backbone.model.config.to_dict(), sort_keys=True, default=str).encode())
+    h = hashlib.sha256(json.dumps(_architecture(backbone.model.config.to_dict()), sort_keys=True,
+                                  default=str).encode())
     h.update(f"{k}:{GRAPH_VERSION}".encode())
     keep = ("model.visual.", "model.language_model.embed_tokens.") + tuple(
         f"model.language_model.layers.{i}." for i in range(k))
@@ -98,6 +99,14 @@ def backbone_fingerprint(backbone, layer: int) -> str:
             h.update(name.encode())
             h.update(t.detach().cpu().float().contiguous().numpy().tobytes())
     return h.hexdigest()[:16]
+
+
+def _architecture(config: dict) -> dict:
+    """The config without what varies with where and how it was loaded (_name_or_path,
+    _attn_implementation, transformers_version, dtype), recursively."""
+    skip = ("transformers_version", "dtype", "torch_dtype")
+    return {k: _architecture(v) if isinstance(v, dict) else v for k, v in config.items()
+            if not str(k).startswith("_") and k not in skip}
 
 
 def backbone_candidates(backbone, layer: int, folder: str | Path | None, fingerprint: str | None = None) -> list[Path]:
