@@ -84,7 +84,7 @@ class BackboneFeatureGraph(nn.Module):
         x = v.patch_embed(pixel_values)
         x = x.reshape(-1, self.unit, self.vision_dim)[window_index].reshape(-1, self.vision_dim)
         cos, sin = v.rotary_pos_emb(x, vision_position_ids)
-        window_bias, image_bias = _segment_bias(window_segments), _segment_bias(image_segments)
+        window_bias, image_bias = _segment_bias(window_segments).to(x.dtype), _segment_bias(image_segments).to(x.dtype)
         for i, blk in enumerate(v.blocks):
             x = x + self._vision_attention(blk.attn, blk.norm1(x), cos, sin,
                                            image_bias if i in self.fullatt else window_bias)
@@ -112,23 +112,30 @@ class BackboneFeatureGraph(nn.Module):
         return h
 
 
-def graph_module(backbone, layer: int) -> BackboneFeatureGraph:
-    """The export module over an fp32 CPU copy of `backbone`'s model, eager attention."""
+def graph_module(backbone, layer: int, dtype: torch.dtype = torch.float32, device: str = "cpu",
+                 in_place: bool = False) -> BackboneFeatureGraph:
+    """The export module over a copy of `backbone`'s model in `dtype` on `device` (default fp32
+    CPU), eager attention. in_place: reuse the model itself (a full-size model on a GPU, where a
+    copy would not fit twice); its attention implementation is switched to eager."""
     check_family(backbone)
     k = backbone.resolve_layer(layer)
-    model = copy.deepcopy(backbone.model).float().cpu().eval()
+    model = backbone.model if in_place else copy.deepcopy(backbone.model)
+    model = model.to(device=device, dtype=dtype).eval()
     for cfg in (model.config, model.config.get_text_config(), model.config.vision_config):
         cfg._attn_implementation = "eager"
     return BackboneFeatureGraph(model, k).eval()
 
 
 def export_backbone(backbone, layer: int, out_dir: str | Path, enc=None, *, opset: int = 18,
-                    file_name: str = BACKBONE_FILE, check: bool = True) -> Path:
+                    file_name: str = BACKBONE_FILE, check: bool = True, dtype: torch.dtype = torch.float32,
+                    device: str = "cpu", in_place: bool = False) -> Path:
     """Write the feature graph (dynamic batch, tokens, patches) to out_dir; returns its path.
 
     enc: processor output to trace with (default: a 2-prompt batch of different lengths, so left
     padding is in the trace). check: compare the written graph with torch on `enc` and refuse
-    (ExportError) below cosine 0.999 on the real tokens."""
+    (ExportError) below cosine 0.999 on the real tokens (onnxruntime on the CPU: leave it off for
+    full-size graphs and check the engine instead). dtype/device/in_place: see graph_module; a
+    graph over 2 GB gets its weights in external data files beside it (protobuf's limit)."""
     import onnx
 
     from roboalign.export.onnx import ExportError
@@ -138,14 +145,14 @@ def export_backbone(backbone, layer: int, out_dir: str | Path, enc=None, *, opse
     path = out_dir / file_name
     enc = enc if enc is not None else example_encoding(backbone)
     feeds = backbone_feeds(backbone, enc)
-    module = graph_module(backbone, layer)
+    module = graph_module(backbone, layer, dtype, device, in_place)
     axes = {"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"},
             "position_ids": {1: "batch", 2: "tokens"}, "pixel_values": {0: "patches"},
             "vision_position_ids": {0: "patches"}, "window_index": {0: "merged"}, "reverse_index": {0: "merged"},
             "window_segments": {0: "patches"}, "image_segments": {0: "patches"},
             "hidden": {0: "batch", 1: "tokens"}}
-    args = tuple(torch.from_numpy(feeds[k]) for k in BACKBONE_INPUTS)
-    big = sum(p.numel() * 4 for p in module.parameters()) > 1_500_000_000
+    args = tuple(torch.from_numpy(feeds[k]).to(device) for k in BACKBONE_INPUTS)
+    args = tuple(a.to(dtype) if a.is_floating_point() else a for a in args)
     try:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # legacy-exporter and tracer notices: the trace is checked below
@@ -160,13 +167,7 @@ def export_backbone(backbone, layer: int, out_dir: str | Path, enc=None, *, opse
             BACKBONE_FINGERPRINT_KEY: backbone_fingerprint(backbone, layer)}
     for k, v in meta.items():
         model.metadata_props.add(key=k, value=v)
-    if big:
-        model = onnx.load(str(path))
-        for k, v in meta.items():
-            model.metadata_props.add(key=k, value=v)
-        onnx.save(model, str(path), save_as_external_data=True, location=path.name + ".data")
-    else:
-        onnx.save(model, str(path))
+    onnx.save(model, str(path))  # tensors in external files (a > 2 GB export) keep their references
     if check:
         from roboalign.policy.backends.backbone_graph import OnnxBackboneRunner
 
