@@ -168,7 +168,7 @@ def check_model(label: str, policy, observations, precisions, side: Side, clock:
     big = out["backbone_params_b"] > 0.5
     backbone_onnx = export_backbone(policy.backbone, layer, folder, enc1, check=False,
                                     dtype=torch.float16 if big and device == "cuda" else torch.float32,
-                                    device=device, in_place=big)
+                                    device=device, in_place=big, fingerprint=not big)
     if big:  # the in-place export switched attention to eager; torch timings below use sdpa again
         cfg = policy.backbone.model.config
         for c in (cfg, cfg.get_text_config(), cfg.vision_config):

@@ -128,14 +128,16 @@ def graph_module(backbone, layer: int, dtype: torch.dtype = torch.float32, devic
 
 def export_backbone(backbone, layer: int, out_dir: str | Path, enc=None, *, opset: int = 18,
                     file_name: str = BACKBONE_FILE, check: bool = True, dtype: torch.dtype = torch.float32,
-                    device: str = "cpu", in_place: bool = False) -> Path:
+                    device: str = "cpu", in_place: bool = False, fingerprint: bool = True) -> Path:
     """Write the feature graph (dynamic batch, tokens, patches) to out_dir; returns its path.
 
     enc: processor output to trace with (default: a 2-prompt batch of different lengths, so left
     padding is in the trace). check: compare the written graph with torch on `enc` and refuse
     (ExportError) below cosine 0.999 on the real tokens (onnxruntime on the CPU: leave it off for
     full-size graphs and check the engine instead). dtype/device/in_place: see graph_module; a
-    graph over 2 GB gets its weights in external data files beside it (protobuf's limit)."""
+    graph over 2 GB gets its weights in external data files beside it (protobuf's limit).
+    fingerprint: record the weights' hash serving looks up (hashing billions of parameters takes
+    a minute: a benchmark that runs the file directly leaves it off)."""
     import onnx
 
     from roboalign.export.onnx import ExportError
@@ -163,8 +165,9 @@ def export_backbone(backbone, layer: int, out_dir: str | Path, enc=None, *, opse
         raise ExportError(f"ONNX export of the backbone feature graph failed: {type(exc).__name__}: {exc}") from exc
     model = onnx.load(str(path), load_external_data=False)
     del model.metadata_props[:]
-    meta = {"roboalign.graph": "backbone_features", "roboalign.feature_layer": str(backbone.resolve_layer(layer)),
-            BACKBONE_FINGERPRINT_KEY: backbone_fingerprint(backbone, layer)}
+    meta = {"roboalign.graph": "backbone_features", "roboalign.feature_layer": str(backbone.resolve_layer(layer))}
+    if fingerprint:
+        meta[BACKBONE_FINGERPRINT_KEY] = backbone_fingerprint(backbone, layer)
     for k, v in meta.items():
         model.metadata_props.add(key=k, value=v)
     onnx.save(model, str(path))  # tensors in external files (a > 2 GB export) keep their references
