@@ -367,6 +367,10 @@ def main() -> int:
         status, code = "no_tensorrt", EXIT_NO_TENSORRT
         print(f"run_gpu_checks: {trt_missing}; torch timings only", file=sys.stderr)
     report.update(status=status, exit_code=code, seconds=round(time.perf_counter() - clock.t0, 1))
+    for m in report["models"]:  # one line per model and side: p50 ms of each component
+        for side_name, comps in m.get("ms", {}).items():
+            print(f"{m['model']:<16} {side_name:<18} " + "  ".join(f"{c} {v['p50']:.2f}" for c, v in comps.items()),
+                  file=sys.stderr)
     emit(report, args.json)
     return code
 

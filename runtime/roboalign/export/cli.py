@@ -105,9 +105,13 @@ def _onnx(args: argparse.Namespace) -> int:
             report = parity.step_parity(policy.head, path)
         ok &= report.passed
         print(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB); {report.summary()}")
-    if "backbone" in args.kind:
+    from roboalign.policy.backends.backbone_graph import FAMILIES, OnnxBackboneRunner
+
+    if "backbone" in args.kind and policy.backbone.family not in FAMILIES:
+        print(f"backbone: not exported ({policy.backbone.family} is not one of {FAMILIES}); it serves with torch "
+              "(--policy-arg backbone_backend=torch)", file=sys.stderr)
+    elif "backbone" in args.kind:
         from roboalign.export import backbone as backbone_export
-        from roboalign.policy.backends.backbone_graph import OnnxBackboneRunner
 
         layer = policy.info.feature_layer
         enc = backbone_export.example_encoding(policy.backbone, size=int(policy.info.image_size[0]))
