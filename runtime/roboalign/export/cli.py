@@ -1,13 +1,15 @@
-"""`roboalign export onnx | tensorrt | parity`: the stage-3 head out of torch, and proof it still agrees.
+"""`roboalign export onnx | tensorrt | parity`: the stage-3 VLA (head and backbone) out of torch,
+and proof it still agrees.
 
-    roboalign export onnx --policy models/roboalign-sim-touch-tiny            # -> DIR/onnx/head_sampler.onnx (+ step)
+    roboalign export onnx --policy models/roboalign-sim-touch-tiny   # -> DIR/onnx/head_sampler, head_step, backbone_features
     roboalign export tensorrt --policy models/roboalign-sim-touch-tiny --precision fp16   (GPU + tensorrt)
     roboalign export parity --policy models/roboalign-sim-touch-tiny --backend onnxruntime --json out.json
 
-`parity` feeds the head real inputs (backbone features of rendered sim frames) when the sim is
-available, else random tensors, through torch and the chosen backend with identical noise, and
-fails (exit 1) below cosine 0.999. `tensorrt` writes the engine where serving looks for it
-(roboalign.policy.backends.graph). Mistakes (a folder that is not a VLA checkpoint, a flag out
+`parity` feeds real inputs (rendered sim frames: backbone features for the head, processor
+output for the backbone, both chained for `vla`) when the sim is available, else random
+tensors, through torch and the chosen backend with identical noise, and fails (exit 1) below
+cosine 0.999. `tensorrt` writes the engines where serving looks for them
+(roboalign.policy.backends.graph, backbone_graph). Mistakes (a folder that is not a VLA checkpoint, a flag out
 of range) are one line and exit 2 (roboalign.errors). No heavy imports here: torch/onnx load
 inside the commands.
 """
