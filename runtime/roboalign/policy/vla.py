@@ -20,6 +20,7 @@ Checkpoint folder (`roboalign serve --policy DIR`, `roboalign rollout --sim --po
     action_norm_stats.json     NormStats of the head's targets, in the action frame
     state_norm_stats.json      NormStats of the proprioceptive input
     onnx/head_sampler.onnx     optional: the sampler graph for the onnxruntime / tensorrt backends
+    onnx/backbone_features.onnx  optional: the backbone's feature graph for the same (docs/export.md)
 """
 from __future__ import annotations
 
