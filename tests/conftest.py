@@ -46,12 +46,14 @@ def one_torch_thread():
 
 @pytest.fixture(scope="session")
 def tiny_vla_folder(tmp_path_factory):
-    """A real tiny VLA checkpoint folder with its exported sampler graph (what `train head` and
-    `export onnx` write), built once per session; copy it before damaging it."""
+    """A real tiny VLA checkpoint folder with its exported sampler and backbone graphs (what
+    `train head` and `export onnx` write), built once per session; copy it before damaging it."""
+    from roboalign.export.backbone import export_backbone
     from roboalign.export.onnx import export_head
     from roboalign.policy.vla import build_tiny_vla
 
     policy = build_tiny_vla()
     folder = policy.save_pretrained(tmp_path_factory.mktemp("vla") / "ckpt")
     export_head(policy.head, folder / "onnx", "sampler", num_steps=policy.num_steps)
+    export_backbone(policy.backbone, policy.info.feature_layer, folder / "onnx")
     return folder

@@ -5,11 +5,13 @@
 
 Components (ms per call, batch 1, real inputs: backbone features of rendered sim frames):
   preprocess      processor: prompt text + image -> token ids, pixel patches (torch side only)
-  backbone        Qwen-VL forward up to the feature layer (torch; the onnx side tries the
-                  fixed-shape backbone graph of `export onnx --backbone` when it exports)
+  backbone        Qwen-VL forward up to the feature layer: torch vs the feature graph, the
+                  onnx side including its Python index feeds (mRoPE ids, vision windows)
+  backbone_feeds  those feeds alone (onnx side's share of `backbone`)
   head_step       one denoiser call (the `step` graph: context encode + DiT)
   head_chunk      the whole sampler (num_steps Euler steps, the `sampler` graph)
-  policy          VLAPolicy.predict end to end (backend torch vs onnxruntime)
+  policy          the whole chunk: VLAPolicy.predict end to end (torch vs onnxruntime for
+                  backbone and head)
 Rounds interleave the sides (torch, ort, torch, ort, ...) so background load hits both alike;
 the JSON holds p50/p90/p99/mean per side and component, ratios torch/onnxruntime (>1: ONNX
 faster), parity (cosine, max |diff|) of both graphs, and the machine's load.
@@ -18,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import tempfile
 import time
@@ -29,6 +29,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "runtime"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from report import emit, machine  # noqa: E402  (benchmarks/ holds scripts, not a package)
 
 
 def stats(samples: list[float]) -> dict[str, float]:
@@ -49,17 +51,20 @@ def main() -> int:
     ap.add_argument("--iters", type=int, default=200)
     ap.add_argument("--observations", type=int, default=8, help="distinct sim frames cycled through")
     ap.add_argument("--threads", type=int, default=1, help="torch and onnxruntime intra-op threads")
-    ap.add_argument("--backbone-onnx", action="store_true", help="also try the backbone graph (slow export)")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
+
+    import os
 
     os.environ.setdefault("MUJOCO_GL", "egl")
     import torch
 
     from roboalign.export import onnx as onnx_export
     from roboalign.export import parity
+    from roboalign.export.backbone import backbone_parity, example_encoding, export_backbone
     from roboalign.export.cli import sim_observations
     from roboalign.policy.backends import OnnxHeadRunner
+    from roboalign.policy.backends.backbone_graph import OnnxBackboneRunner, backbone_feeds
     from roboalign.policy.vla import VLAPolicy
 
     torch.set_num_threads(args.threads)
@@ -70,18 +75,27 @@ def main() -> int:
     sampler_path = onnx_export.export_head(head, tmp, "sampler", num_steps=steps)
     step_path = onnx_export.export_head(head, tmp, "step")
     export_s = time.perf_counter() - t0
+    layer = policy.info.feature_layer
+    t0 = time.perf_counter()
+    backbone_path = export_backbone(policy.backbone, layer, tmp,
+                                    example_encoding(policy.backbone, size=int(policy.info.image_size[0])))
+    export_backbone_s = time.perf_counter() - t0
     sampler = OnnxHeadRunner(sampler_path, threads=args.threads)
     step = OnnxHeadRunner(step_path, threads=args.threads)
+    bb_runner = OnnxBackboneRunner(backbone_path, threads=args.threads)
     ort_policy = VLAPolicy(policy.backbone, head, policy.info, policy.action_stats, policy.state_stats,
-                           backend="onnxruntime", runner=sampler, num_steps=steps)
+                           backend="onnxruntime", runner=sampler, num_steps=steps, backbone_runner=bb_runner)
 
-    observations = sim_observations(policy, args.observations)
+    observations = sim_observations(policy, args.observations, per_episode=2)
     inputs = parity.policy_head_inputs(policy, observations)
     parity_sampler = parity.head_parity(head, sampler, inputs, steps).to_dict()
     parity_step = parity.step_parity(head, step_path).to_dict()
+    parity_backbone = backbone_parity(policy.backbone, layer, bb_runner, [policy.encode([o]) for o in observations])
+    parity_vla = parity.chain_parity(policy, sampler, bb_runner, observations)
 
     t: dict[str, dict[str, list[float]]] = {c: {"torch": [], "onnxruntime": []} for c in
-                                            ("preprocess", "backbone", "head_step", "head_chunk", "policy")}
+                                            ("preprocess", "backbone", "backbone_feeds", "head_step", "head_chunk",
+                                             "policy")}
     rng = np.random.default_rng(0)
     with torch.no_grad():
         for i in range(args.iters + 5):  # 5 warm-up rounds
@@ -103,19 +117,12 @@ def main() -> int:
                 ("policy", "onnxruntime"): timed(lambda: ort_policy.predict([obs], n)),
             }
             enc = policy.encode([obs])
-            rec[("backbone", "torch")] = timed(lambda: policy.backbone.features_from_inputs(enc, policy.info.feature_layer))
+            rec[("backbone", "torch")] = timed(lambda: policy.backbone.features_from_inputs(enc, layer))
+            rec[("backbone", "onnxruntime")] = timed(lambda: bb_runner.run(backbone_feeds(policy.backbone, enc)))
+            rec[("backbone_feeds", "onnxruntime")] = timed(lambda: backbone_feeds(policy.backbone, enc))
             if i >= 5:
                 for (comp, side), v in rec.items():
                     t[comp][side].append(v)
-
-    backbone_onnx: dict = {"exported": False}
-    if args.backbone_onnx:
-        try:
-            path = onnx_export.export_backbone_features(policy.backbone, policy.info.feature_layer, tmp,
-                                                        observations[0])
-            backbone_onnx = {"exported": True, "path": str(path)}
-        except onnx_export.ExportError as exc:
-            backbone_onnx = {"exported": False, "reason": str(exc)[:600]}
 
     result = {"components_ms": {}, "ratios_torch_over_onnxruntime": {}}
     for comp, sides in t.items():
@@ -126,19 +133,17 @@ def main() -> int:
     result.update({
         "policy": str(args.policy), "num_steps": steps, "head_parameters": head.num_parameters(),
         "feature_tokens": int(inputs[0][0].shape[1]), "iters": args.iters, "threads": args.threads,
-        "export_seconds_torchscript": round(export_s, 2),
-        "parity": {"sampler": parity_sampler, "step": parity_step}, "backbone_onnx": backbone_onnx,
-        "machine": {"cpus": os.cpu_count(), "load_avg": [round(x, 2) for x in os.getloadavg()],
-                    "python": platform.python_version(), "torch": torch.__version__,
-                    "onnxruntime": __import__("onnxruntime").__version__},
+        "export_seconds_torchscript": round(export_s, 2), "export_seconds_backbone": round(export_backbone_s, 2),
+        "backbone_graph_mb": round(backbone_path.stat().st_size / 1e6, 2),
+        "parity": {"sampler": parity_sampler, "step": parity_step, "backbone": parity_backbone.to_dict(),
+                   "vla": parity_vla.to_dict()},
+        "machine": {**machine(), "torch": torch.__version__, "onnxruntime": __import__("onnxruntime").__version__},
     })
-    print(json.dumps({k: result[k] for k in ("components_ms", "ratios_torch_over_onnxruntime")}, indent=1))
-    print(f"parity sampler: cosine {parity_sampler['min_cosine']:.7f}, max |diff| {parity_sampler['max_abs_diff']:.2e}; "
-          f"step: cosine {parity_step['min_cosine']:.7f}, max |diff| {parity_step['max_abs_diff']:.2e}")
+    print(json.dumps({k: result[k] for k in ("components_ms", "ratios_torch_over_onnxruntime")}, indent=1),
+          file=sys.stderr)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2))
-        print(f"wrote {args.json}")
+    emit(result, args.json)
     return 0
 
 

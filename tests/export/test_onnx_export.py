@@ -105,6 +105,7 @@ def test_export_cli_writes_graphs_and_checks_parity(tmp_path, monkeypatch, capsy
     folder = build_tiny_vla().save_pretrained(tmp_path / "vla")
     assert main(["export", "onnx", "--policy", str(folder)]) == 0
     assert (folder / "onnx" / "head_sampler.onnx").is_file() and (folder / "onnx" / "head_step.onnx").is_file()
+    assert (folder / "onnx" / "backbone_features.onnx").is_file()
     report = tmp_path / "parity.json"
     assert main(["export", "parity", "--policy", str(folder), "--random", "--samples", "3", "--json", str(report)]) == 0
     assert '"passed": true' in report.read_text()

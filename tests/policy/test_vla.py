@@ -98,12 +98,14 @@ def test_registry_loads_the_checkpoint_folder_as_a_vla(saved_vla):
 
 
 def test_onnxruntime_backend_agrees_with_torch(saved_vla, tmp_path, monkeypatch):
+    from roboalign.export.backbone import ensure_backbone_onnx
     from roboalign.export.onnx import ensure_sampler_onnx
     from roboalign.export.parity import cosine
 
     monkeypatch.setenv("ROBOALIGN_CACHE", str(tmp_path))
     torch_policy = VLAPolicy.from_pretrained(saved_vla)
     ensure_sampler_onnx(torch_policy.head, saved_vla, torch_policy.num_steps)  # build time: into the cache
+    ensure_backbone_onnx(torch_policy.backbone, torch_policy.info.feature_layer, saved_vla)
     ort_policy = VLAPolicy.from_pretrained(saved_vla, backend="onnxruntime")
     obs = [_obs(5), _obs(6)]
     noise = torch_policy.draw_noise(2)
@@ -113,6 +115,7 @@ def test_onnxruntime_backend_agrees_with_torch(saved_vla, tmp_path, monkeypatch)
 
 
 def test_head_with_its_own_image_encoder_serves_and_exports(tmp_path, monkeypatch):
+    from roboalign.export.backbone import ensure_backbone_onnx
     from roboalign.export.onnx import ensure_sampler_onnx
     from roboalign.export.parity import cosine
 
@@ -120,6 +123,7 @@ def test_head_with_its_own_image_encoder_serves_and_exports(tmp_path, monkeypatc
     folder = build_tiny_vla(head_image_size=16).save_pretrained(tmp_path / "vla")
     torch_policy = VLAPolicy.from_pretrained(folder)
     ensure_sampler_onnx(torch_policy.head, folder, torch_policy.num_steps)
+    ensure_backbone_onnx(torch_policy.backbone, torch_policy.info.feature_layer, folder)
     ort_policy = VLAPolicy.from_pretrained(folder, backend="onnxruntime")
     obs = [_obs(7), _obs(8, hw=(64, 48))]  # any camera size: the head resizes for its encoder
     noise = torch_policy.draw_noise(2)

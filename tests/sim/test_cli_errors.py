@@ -48,3 +48,9 @@ def test_sim_run_reports_success_and_safety_counts_for_the_expert(tmp_path, caps
     interventions = {"limited", "clamped", "rejected", "hold", "estopped", "watchdog_trips"}
     assert set(summary["safety_interventions"]) >= interventions
     assert summary["per_episode"][0]["safety"]["rejected"] == 0
+
+
+def test_a_malformed_policy_arg_is_one_line_and_exit_2(capsys):
+    rc = main(["sim", "run", "--policy", "expert", "--policy-arg", "backend", "--episodes", "1"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--policy-arg backend: expected KEY=VALUE" in err and "Traceback" not in err

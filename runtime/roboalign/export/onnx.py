@@ -1,4 +1,4 @@
-"""torch -> ONNX for the stage-3 head (and, where the exporter manages, the backbone feature path).
+"""torch -> ONNX for the stage-3 head (the backbone's feature graph: roboalign.export.backbone).
 
     export_head(head, "models/x/onnx", kind="sampler")  # (features, feature_mask, state, noise) -> actions
     export_head(head, "models/x/onnx", kind="step")     # (noisy_actions, t, features, feature_mask, state) -> velocity
@@ -19,7 +19,6 @@ The file's metadata records the head weights' hash and num_steps, so a stale exp
 """
 from __future__ import annotations
 
-import io
 import warnings
 from pathlib import Path
 from typing import Any
@@ -41,7 +40,6 @@ from roboalign.policy.backends.graph import (
     sampler_candidates,
 )
 
-BACKBONE_FILE = "backbone_features.onnx"
 KINDS = ("sampler", "step")
 DEFAULT_OPSET = 18
 _EMBED_LIMIT = 1_500_000_000  # bytes of weights above which the dynamo exporter writes .onnx.data
@@ -152,74 +150,3 @@ def ensure_sampler_onnx(head: FlowMatchingHead, folder: str | Path | None, num_s
     if log:
         log(f"exporting the head sampler ({num_steps} steps) to {cached}")
     return export_head(head, cached.parent, "sampler", num_steps=num_steps)
-
-
-def export_backbone_features(backbone, layer: int, out_dir: str | Path, example_observation, *,
-                             opset: int = DEFAULT_OPSET) -> Path:
-    """Best effort: the backbone cut after `layer` as (input_ids, attention_mask, pixel_values,
-    image_grid_thw) -> hidden, for the example's fixed input shapes, checked against
-    Backbone.features_from_inputs. Raises ExportError with each exporter's reason otherwise.
-    Measured with the tiny Qwen2.5-VL (docs/stage3.md): the dynamo exporter fails on the
-    data-dependent vision/rotary-index code; the TorchScript trace runs only for the traced
-    prompt length and misses the 0.999 cosine bar (0.9975), so the backbone stays in torch."""
-    import copy
-
-    from roboalign.policy.vla import truncate_backbone
-
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / BACKBONE_FILE
-    bb = copy.copy(backbone)
-    bb.model = copy.deepcopy(backbone.model).float().cpu().eval()
-    truncate_backbone(bb, layer)
-    # The hook-based Backbone.features reads block `layer` before the final norm: drop the norm so
-    # the cut model's last_hidden_state is exactly that.
-    bb.model.model.language_model.norm = torch.nn.Identity()
-    chat, images = bb.chat_for(example_observation, "action")
-    enc = bb.encode([chat.prompt], [images])
-    names = [k for k in ("input_ids", "attention_mask", "pixel_values", "image_grid_thw") if k in enc]
-
-    class _Features(torch.nn.Module):
-        def __init__(self, model):
-            super().__init__()
-            self.model = model
-
-        def forward(self, *tensors):
-            return self.model.model(**dict(zip(names, tensors)), use_cache=False).last_hidden_state
-
-    module = _Features(bb.model).eval()
-    errors = []
-    for dynamo in (True, False):
-        try:
-            with torch.no_grad():
-                if dynamo:
-                    prog = torch.onnx.export(module, tuple(enc[k] for k in names), None, input_names=names,
-                                             output_names=["hidden"], opset_version=opset, dynamo=True)
-                    prog.save(str(path))
-                else:
-                    buf = io.BytesIO()
-                    torch.onnx.export(module, tuple(enc[k] for k in names), buf, input_names=names,
-                                      output_names=["hidden"], opset_version=opset, dynamo=False)
-                    path.write_bytes(buf.getvalue())
-        except Exception as exc:
-            errors.append(f"{'dynamo' if dynamo else 'torchscript'}: {type(exc).__name__}: {str(exc)[:300]}")
-            continue
-        # A trace can silently bake data-dependent code (image grid, rotary indices): check it.
-        import numpy as np
-        import onnxruntime as ort
-
-        from roboalign.export.parity import cosine
-
-        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        # The tracer may drop inputs it baked in as constants (e.g. image_grid_thw): feed what remains.
-        got = sess.run(None, {i.name: enc[i.name].numpy() for i in sess.get_inputs()})[0]
-        with torch.no_grad():  # the reference is the policy's own feature path (hook on the block)
-            ref = backbone.features_from_inputs(enc, layer).hidden.float().cpu().numpy()
-        cos, diff = cosine(ref, got), float(np.abs(ref - got).max())
-        if cos >= 0.999:
-            return path
-        path.unlink(missing_ok=True)
-        errors.append(f"{'dynamo' if dynamo else 'torchscript'}: exported, but the graph disagrees with torch "
-                      f"(cosine {cos:.4f}, max |diff| {diff:.3g})")
-    raise ExportError("the backbone feature path did not export to ONNX (" + "; ".join(errors) + "). "
-                      "Serve the backbone with torch (the default) and export the head only.")

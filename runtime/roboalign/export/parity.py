@@ -107,6 +107,33 @@ def head_parity(head, runner, inputs: Sequence[tuple[np.ndarray, ...]], num_step
     return compare(a, b, getattr(runner, "name", type(runner).__name__), "sampler", threshold)
 
 
+def chain_parity(policy, head_runner, backbone_runner, observations: Sequence, threshold: float = COSINE_THRESHOLD,
+                 seed: int = 0) -> ParityReport:
+    """The whole VLA: torch backbone -> torch head vs `backbone_runner` -> `head_runner`, one
+    observation at a time with identical noise; compares the normalised chunks."""
+    import torch
+
+    from roboalign.policy.backends import TorchHeadRunner
+    from roboalign.policy.backends.backbone_graph import backbone_feeds
+
+    rng = np.random.default_rng(seed)
+    torch_head = TorchHeadRunner(policy.head, policy.num_steps)
+    refs, outs = [], []
+    for obs in observations:
+        enc = policy.encode([obs])
+        state = policy.normalized_state([obs])
+        noise = rng.standard_normal((1, policy.info.horizon, policy.info.action_dim)).astype(np.float32)
+        images = policy.head_images([obs])
+        with torch.no_grad():  # the reference: the torch backbone itself, whatever the policy's backend
+            hidden = policy.backbone.features_from_inputs(enc, policy.info.feature_layer).hidden.float().numpy()
+        mask = enc["attention_mask"].float().numpy()
+        refs.append(torch_head.run(hidden, mask, state, noise, images))
+        hidden = backbone_runner.run(backbone_feeds(policy.backbone, enc))
+        outs.append(head_runner.run(hidden, mask, state, noise, images))
+    name = f"{getattr(backbone_runner, 'name', '?')}+{getattr(head_runner, 'name', '?')}"
+    return compare(np.concatenate(refs), np.concatenate(outs), name, "vla", threshold)
+
+
 def step_parity(head, onnx_path, samples: int = 8, seed: int = 0, threshold: float = COSINE_THRESHOLD) -> ParityReport:
     """Parity of the one-step denoiser graph (velocity) against head.forward on random inputs."""
     import onnxruntime as ort

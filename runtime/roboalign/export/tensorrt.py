@@ -3,6 +3,7 @@
     build_engine("models/x/onnx/head_sampler.onnx", "head_sampler.fp16.engine",
                  precision="fp16", shapes=head_shapes(head_config))
     ensure_sampler_engine(head, folder, num_steps, "fp16")   # the engine serving finds, built if missing
+    ensure_backbone_engine(backbone, layer, folder, "fp16")  # same for the backbone's feature graph
 
 Written against TensorRT 10's Python API (name-based I/O tensors): trt.Builder ->
 create_network -> trt.OnnxParser.parse_from_file -> create_builder_config (WORKSPACE pool
@@ -22,7 +23,8 @@ from roboalign.policy.backends import graph
 from roboalign.policy.backends.runners import PRECISIONS
 from roboalign.policy.backends.tensorrt import TensorRTUnavailable, require_cuda, require_tensorrt
 
-__all__ = ["ShapeRange", "build_engine", "ensure_sampler_engine", "head_shapes"]
+__all__ = ["ShapeRange", "backbone_shapes", "build_engine", "ensure_backbone_engine", "ensure_sampler_engine",
+           "head_shapes"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,4 +120,51 @@ def ensure_sampler_engine(head, folder: str | Path | None, num_steps: int, preci
         build_engine(onnx_path, engine, precision=precision, workspace_mb=workspace_mb,
                      shapes=head_shapes(head.config, max_batch=max_batch,
                                         tokens=(min(8, max_tokens), min(96, max_tokens), max_tokens)))
+    return engine
+
+
+def backbone_shapes(feeds: dict, max_batch: int = 8, max_tokens: int = 1024) -> dict[str, ShapeRange]:
+    """Profiles for the backbone feature graph from one batch-1 example's feeds (backbone_feeds):
+    opt = the example; min = 1 token, one merged patch group; max = max_batch prompts of
+    max_tokens with max_batch times the example's images."""
+    t = int(feeds["input_ids"].shape[1])
+    n = int(feeds["pixel_values"].shape[0])
+    patch_dim = int(feeds["pixel_values"].shape[1])
+    unit = n // int(feeds["window_index"].shape[0])
+    hi_t, hi_n = max(max_tokens, t), n * max_batch
+
+    r = ShapeRange
+    return {
+        "input_ids": r((1, 1), (1, t), (max_batch, hi_t)),
+        "attention_mask": r((1, 1), (1, t), (max_batch, hi_t)),
+        "position_ids": r((3, 1, 1), (3, 1, t), (3, max_batch, hi_t)),
+        "pixel_values": r((unit, patch_dim), (n, patch_dim), (hi_n, patch_dim)),
+        "vision_position_ids": r((unit, 2), (n, 2), (hi_n, 2)),
+        "window_index": r((1,), (n // unit,), (hi_n // unit,)),
+        "reverse_index": r((1,), (n // unit,), (hi_n // unit,)),
+        "window_segments": r((unit,), (n,), (hi_n,)),
+        "image_segments": r((unit,), (n,), (hi_n,)),
+    }
+
+
+def ensure_backbone_engine(backbone, layer: int, folder: str | Path | None, precision: str = "fp16",
+                           max_batch: int = 8, max_tokens: int = 1024, workspace_mb: int = 4096, log=None,
+                           example=None, image_size: int = 224) -> Path:
+    """The backbone engine serving finds (policy.backends.backbone_graph.backbone_engine_path),
+    built now if missing from the feature graph (exported into the cache if needed). example:
+    processor output of one prompt, the profile's opt shapes (default: the example encoding with
+    one image of image_size px per camera)."""
+    from roboalign.export.backbone import ensure_backbone_onnx, example_encoding
+    from roboalign.policy.backends.backbone_graph import backbone_engine_path, backbone_feeds
+
+    trt = require_tensorrt()
+    require_cuda()
+    engine = backbone_engine_path(backbone, layer, precision, getattr(trt, "__version__", "x"))
+    if not engine.is_file():
+        onnx_path = ensure_backbone_onnx(backbone, layer, folder, log)
+        enc = example if example is not None else example_encoding(backbone, texts=("touch the red block",), size=image_size)
+        if log:
+            log(f"building a {precision} TensorRT engine of the backbone at {engine}")
+        build_engine(onnx_path, engine, precision=precision, workspace_mb=workspace_mb,
+                     shapes=backbone_shapes(backbone_feeds(backbone, enc), max_batch, max_tokens))
     return engine

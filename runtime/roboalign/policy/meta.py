@@ -36,6 +36,38 @@ MARKER_IDS = dict(image_token_id=151655, video_token_id=151656, vision_start_tok
 
 # Which decoder block stage 3 reads: RoboAlign uses 18 of 28 (7B); the same depth ratio on 36.
 FEATURE_LAYER = {"qwen2_5_vl": 18, "qwen3_vl": 23}
+# Named full-size configurations: family, config builder name, feature layer, published size
+# (parameters, from the model cards: 3.75 B and 8.29 B with the untied 7B LM head).
+FULL_SIZE = {
+    "qwen2_5_vl_3b": {"family": "qwen2_5_vl", "config": "qwen2_5_vl_3b_config", "feature_layer": 23,
+                      "hub_id": "Qwen/Qwen2.5-VL-3B-Instruct", "published_params_b": 3.75},
+    "qwen2_5_vl_7b": {"family": "qwen2_5_vl", "config": "qwen2_5_vl_7b_config", "feature_layer": 18,
+                      "hub_id": "Qwen/Qwen2.5-VL-7B-Instruct", "published_params_b": 8.29},
+    "qwen3_vl_8b": {"family": "qwen3_vl", "config": "qwen3_vl_8b_config", "feature_layer": 23,
+                    "hub_id": "Qwen/Qwen3-VL-8B-Instruct", "published_params_b": 8.77},
+}
+
+
+def full_size_config(name: str):
+    """The transformers config of a FULL_SIZE entry (written in code; nothing is downloaded)."""
+    if name not in FULL_SIZE:
+        raise ValueError(f"unknown full-size model {name!r}: choose one of {', '.join(FULL_SIZE)}")
+    return globals()[FULL_SIZE[name]["config"]]()
+
+
+def qwen2_5_vl_3b_config():
+    """Qwen/Qwen2.5-VL-3B-Instruct config.json, in code (tied embeddings, 2 KV heads)."""
+    from transformers import Qwen2_5_VLConfig
+
+    text = dict(vocab_size=151936, hidden_size=2048, intermediate_size=11008, num_hidden_layers=36,
+                num_attention_heads=16, num_key_value_heads=2, max_position_embeddings=128000,
+                rms_norm_eps=1e-6, rope_scaling={"type": "mrope", "mrope_section": [16, 24, 24]},
+                rope_theta=1_000_000.0, sliding_window=32768, max_window_layers=70,
+                bos_token_id=151643, eos_token_id=151645, tie_word_embeddings=True)
+    vision = dict(depth=32, hidden_size=1280, intermediate_size=3420, num_heads=16, out_hidden_size=2048,
+                  fullatt_block_indexes=[7, 15, 23, 31], window_size=112, patch_size=14, spatial_merge_size=2,
+                  temporal_patch_size=2, tokens_per_second=2)
+    return Qwen2_5_VLConfig(text_config=text, vision_config=vision, tie_word_embeddings=True, **MARKER_IDS)
 
 
 def qwen2_5_vl_7b_config():
@@ -103,16 +135,26 @@ def stand_in_tokenizer(family: str):
     return hf
 
 
-def build_meta_backbone(family: str):
-    """Backbone with a full-size model on the meta device and the stand-in processor."""
+def build_meta_backbone(family: str, name: str | None = None, device: str = "meta", dtype=None):
+    """Backbone with a full-size model on the meta device (or, on a GPU, `device` with random
+    weights in `dtype`) and the stand-in processor. name: a FULL_SIZE entry (default: the
+    family's 7B/8B)."""
     import torch
 
     from roboalign.policy.backbone import Backbone, _default_format, model_class
     from roboalign.policy.processing import build_processor
 
-    config = qwen2_5_vl_7b_config() if family == "qwen2_5_vl" else qwen3_vl_8b_config()
-    with torch.device("meta"):
-        model = model_class(family)(config)
+    name = name or ("qwen2_5_vl_7b" if family == "qwen2_5_vl" else "qwen3_vl_8b")
+    config = full_size_config(name)
+    family = FULL_SIZE[name]["family"]
+    previous = torch.get_default_dtype()
+    try:
+        if dtype is not None:
+            torch.set_default_dtype(dtype)  # build in dtype directly: a 7B in fp32 first would double the memory
+        with torch.device(device):
+            model = model_class(family)(config)
+    finally:
+        torch.set_default_dtype(previous)
     processor = build_processor(family, full_size_image_processor(family), stand_in_tokenizer(family))
     return Backbone(model, processor, family=family, prompt_format=_default_format(family))
 

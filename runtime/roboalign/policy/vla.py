@@ -20,6 +20,7 @@ Checkpoint folder (`roboalign serve --policy DIR`, `roboalign rollout --sim --po
     action_norm_stats.json     NormStats of the head's targets, in the action frame
     state_norm_stats.json      NormStats of the proprioceptive input
     onnx/head_sampler.onnx     optional: the sampler graph for the onnxruntime / tensorrt backends
+    onnx/backbone_features.onnx  optional: the backbone's feature graph for the same (docs/export.md)
 """
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ from roboalign.errors import CheckpointError
 from roboalign.policy import actions as action_frames
 from roboalign.policy.action_head import FlowMatchingHead
 from roboalign.policy.backends import check_backend, make_head_runner
+from roboalign.policy.backends.backbone_graph import backbone_feeds, make_backbone_runner
 from roboalign.policy.head_image import prepare_images
 from roboalign.policy.integrity import read_json, record_fields, verify_files
 
@@ -105,7 +107,9 @@ class VLAPolicy:
 
     backend: "torch" runs the head in torch; "onnxruntime" / "tensorrt" run the exported
     sampler graph built by `roboalign export onnx | tensorrt` (roboalign.policy.backends).
-    The backbone always runs in torch.
+    backbone_backend: the same for the backbone's feature graph (default: `backend`; "torch"
+    keeps the backbone in torch beside an exported head). The processor (prompt, patches) and
+    the index computation the graph takes as inputs always run in Python.
     num_steps: Euler steps (default: the head's, 4). noise_scale: std of the initial noise
     (1 = the trained distribution; 0 = deterministic). seed: noise generator seed, re-applied
     on reset() so an episode's noise is reproducible.
@@ -113,8 +117,11 @@ class VLAPolicy:
 
     def __init__(self, backbone, head: FlowMatchingHead, info: VLAInfo, action_stats: NormStats,
                  state_stats: NormStats, *, backend: str = "torch", runner=None, num_steps: int | None = None,
-                 noise_scale: float = 1.0, seed: int = 0, folder: Path | None = None):
+                 noise_scale: float = 1.0, seed: int = 0, folder: Path | None = None,
+                 backbone_backend: str | None = None, backbone_runner=None):
         check_backend(backend)
+        backbone_backend = backbone_backend or backend
+        check_backend(backbone_backend)
         if action_stats.dim != info.action_dim or head.config.action_dim != info.action_dim:
             raise ValueError(f"action dims disagree: info {info.action_dim}, stats {action_stats.dim}, "
                              f"head {head.config.action_dim}")
@@ -128,20 +135,28 @@ class VLAPolicy:
         self._rng = np.random.default_rng(self.seed)
         self._runner = runner
         if backend != "torch" and runner is None:
-            self._runner = make_head_runner(backend, head, folder, num_steps=self.num_steps)
+            # onnxruntime gets torch's thread count: the bundled CPU demo asks for 1 (beside the sim)
+            self._runner = make_head_runner(backend, head, folder, num_steps=self.num_steps,
+                                            threads=torch.get_num_threads())
+        self.backbone_backend = backbone_backend
+        self._backbone_runner = backbone_runner
+        if backbone_backend != "torch" and backbone_runner is None:
+            self._backbone_runner = make_backbone_runner(backbone_backend, backbone, info.feature_layer, folder,
+                                                         threads=torch.get_num_threads())
         self.last_timings_ms: dict[str, float] = {}
 
     # ---------------------------------------------------------------- loading and saving
     @classmethod
     def from_pretrained(cls, folder: str | Path, *, backend: str = "torch", device: str | None = None,
                         num_steps: int | None = None, noise_scale: float = 1.0, seed: int = 0,
-                        torch_threads: int | None = None) -> VLAPolicy:
+                        torch_threads: int | None = None, backbone_backend: str | None = None) -> VLAPolicy:
         """Load a checkpoint folder. torch_threads: set torch's intra-op threads for this process
         (the bundled CPU demo asks for 1: beside the sim on a 2-core machine, 2 threads
         oversubscribe and calls take up to 10x longer)."""
         from roboalign.policy.backbone import Backbone
 
         check_backend(backend)  # a missing TensorRT says so before the weights load
+        check_backend(backbone_backend or backend)
         if torch_threads:
             torch.set_num_threads(int(torch_threads))
         folder = Path(folder)
@@ -160,7 +175,7 @@ class VLAPolicy:
         head = FlowMatchingHead.from_pretrained(folder / HEAD_DIR, device=device)
         return cls(backbone, head, info, NormStats.load(folder / ACTION_STATS_FILE),
                    NormStats.load(folder / STATE_STATS_FILE), backend=backend, num_steps=num_steps,
-                   noise_scale=noise_scale, seed=seed, folder=folder)
+                   noise_scale=noise_scale, seed=seed, folder=folder, backbone_backend=backbone_backend)
 
     def save_pretrained(self, folder: str | Path, policy_args: dict[str, Any] | None = None) -> Path:
         """Write the checkpoint folder; policy_args become the defaults the registry passes to
@@ -186,8 +201,15 @@ class VLAPolicy:
     @torch.no_grad()
     def features(self, observations: Sequence[Observation]) -> tuple[torch.Tensor, torch.Tensor]:
         """(hidden [B, T, C] float32, mask [B, T]) of the feature layer."""
-        feats = self.backbone.features_from_inputs(self.encode(observations), self.info.feature_layer)
-        return feats.hidden.float(), feats.attention_mask.float()
+        return self._features(self.encode(observations))
+
+    def _features(self, inputs) -> tuple[torch.Tensor, torch.Tensor]:
+        """(hidden [B, T, C] f32, mask [B, T] f32) from the torch backbone or its exported graph."""
+        if self._backbone_runner is None:
+            feats = self.backbone.features_from_inputs(inputs, self.info.feature_layer)
+            return feats.hidden.float(), feats.attention_mask.float()
+        hidden = self._backbone_runner.run(backbone_feeds(self.backbone, inputs))
+        return torch.from_numpy(np.asarray(hidden, np.float32)), inputs["attention_mask"].float().cpu()
 
     def normalized_state(self, observations: Sequence[Observation]) -> np.ndarray:
         states = np.stack([self._check(o) for o in observations])
@@ -228,8 +250,7 @@ class VLAPolicy:
         images = self.head_images(observations)
         inputs = self.encode(observations)
         t1 = time.perf_counter()
-        feats = self.backbone.features_from_inputs(inputs, self.info.feature_layer)
-        hidden, mask = feats.hidden.float(), feats.attention_mask.float()
+        hidden, mask = self._features(inputs)
         t2 = time.perf_counter()
         noise = self.draw_noise(len(observations)) if noise is None else np.asarray(noise, dtype=np.float32)
         if self._runner is None:
@@ -278,7 +299,8 @@ class VLAPolicy:
             chunk_length=info.horizon, action_dim=info.action_dim, control_period=info.dt,
             norm_stats_hash=norm_stats_hash(self.action_stats, self.state_stats), action_frame=info.action_frame,
             backbone_family=self.backbone.family, backend=self.backend,
-            details={"feature_layer": info.feature_layer, "num_steps": self.num_steps,
+            details={"feature_layer": info.feature_layer, "backbone_backend": self.backbone_backend,
+                     "num_steps": self.num_steps,
                      "head_parameters": self.head.num_parameters(),
                      "head_image_encoder": self.head.config.image_size > 0},
         )
@@ -289,8 +311,8 @@ class VLAPolicy:
 
 
 def load_checkpoint(folder: str | Path, **kwargs: Any) -> VLAPolicy:
-    """Registry entry point for `kind: vla` (kwargs: backend, device, num_steps, noise_scale, seed,
-    torch_threads), e.g. `roboalign serve --policy DIR --policy-arg backend=onnxruntime`."""
+    """Registry entry point for `kind: vla` (kwargs: backend, backbone_backend, device, num_steps,
+    noise_scale, seed, torch_threads), e.g. `roboalign serve --policy DIR --policy-arg backend=onnxruntime`."""
     return VLAPolicy.from_pretrained(folder, **kwargs)
 
 

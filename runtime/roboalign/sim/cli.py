@@ -55,6 +55,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     run = sub.add_parser("run", help="closed-loop success of a policy through the direct control loop")
     run.add_argument("--policy", default="expert", help="expert or a checkpoint folder (default expert)")
+    run.add_argument("--policy-arg", action="append", default=[], metavar="KEY=VALUE",
+                     help="keyword argument for the policy loader, value parsed as YAML (repeatable), as "
+                          "`roboalign serve`, e.g. --policy-arg backend=onnxruntime")
     run.add_argument("--episodes", type=int_range(1), default=20, help="number of episodes (default 20)")
     run.add_argument("--seed", type=int_range(0), default=0, help="first seed; episode i uses seed+i")
     run.add_argument("--max-seconds", type=float_range(0.0, 600.0, low_open=True), default=20.0,
@@ -134,11 +137,12 @@ def _demos(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from roboalign.errors import UsageError
     from roboalign.policy.registry import PolicyLoadError, load_policy
+    from roboalign.serving.cli import _policy_kwargs
     from roboalign.sim.arm import SimArm
     from roboalign.sim.episodes import run_sim_episode, summarize, uses_privileged_state
 
     try:
-        policy = load_policy(args.policy)
+        policy = load_policy(args.policy, **_policy_kwargs(args.policy_arg))
     except PolicyLoadError as exc:
         raise UsageError(f"--policy: {exc}") from None
     meta = policy.metadata()

@@ -60,6 +60,17 @@ def _sft(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plan(args: argparse.Namespace) -> int:
+    from roboalign.training.plan import format_plan, plan
+
+    report = plan(args.config, args.gpus, args.model, args.seq_len, args.set)
+    print(format_plan(report))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2))
+    return 0
+
+
 def add_config_args(parser: argparse.ArgumentParser, example: str, override: str) -> None:
     """--config FILE and repeatable --set KEY=VALUE, the same for every training stage."""
     parser.add_argument("--config", required=True, help=f"YAML (see {example})")
@@ -99,4 +110,14 @@ def register(subparsers) -> None:
     from roboalign.training import head_cli  # stage 3: `train head`
 
     head_cli.register(sub)
+
+    pl = sub.add_parser("plan", help="a full-size run's parameters and memory per GPU (meta device: no weights)")
+    add_config_args(pl, "configs/sft_qwen2_5_vl_3b.yaml", "train.per_device_train_batch_size=4")
+    pl.add_argument("--gpus", type=int_range(1, 4096), default=8, help="GPUs the run shards over (default 8)")
+    pl.add_argument("--model", default=None, help="full-size model name (default: read from the config)")
+    pl.add_argument("--seq-len", type=int_range(1, 1 << 20), default=None,
+                    help="tokens per sample for the activation estimate (default: 512 stage 1, 256 + completion "
+                         "stage 2, 256 stage 3)")
+    pl.add_argument("--json", type=Path, default=None, help="also write the report here")
+    pl.set_defaults(func=_plan)
     train.set_defaults(func=lambda _a: (train.print_help(), 2)[1])

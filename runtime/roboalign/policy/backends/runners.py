@@ -47,30 +47,36 @@ def _sampler_feeds(features, feature_mask, state, noise, images) -> dict[str, np
     return feeds
 
 
+def onnx_session(path: str | Path, providers: list[str] | None = None, threads: int | None = None):
+    """An onnxruntime InferenceSession (CUDA first when onnxruntime-gpu has it); CheckpointError
+    naming the file when it does not load, UsageError when onnxruntime is missing."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise UsageError("the onnxruntime backend needs onnxruntime: pip install 'roboalign[export]' "
+                         "(or onnxruntime-gpu), or choose the torch backend") from None
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads:
+        opts.intra_op_num_threads = int(threads)
+    available = ort.get_available_providers()
+    providers = providers or [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
+    try:
+        return ort.InferenceSession(str(path), opts, providers=providers)
+    except Exception as exc:
+        raise CheckpointError(path, f"onnxruntime cannot load this graph, damaged or truncated "
+                                    f"({type(exc).__name__}); export it again with "
+                                    "`roboalign export onnx`") from None
+
+
 class OnnxHeadRunner:
     """onnxruntime InferenceSession over a sampler graph (CPU by default; CUDA with onnxruntime-gpu)."""
 
     name = "onnxruntime"
 
     def __init__(self, path: str | Path, providers: list[str] | None = None, threads: int | None = None):
-        try:
-            import onnxruntime as ort
-        except ImportError:
-            raise UsageError("the onnxruntime backend needs onnxruntime: pip install 'roboalign[export]' "
-                             "(or onnxruntime-gpu), or choose the torch backend") from None
-        opts = ort.SessionOptions()
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if threads:
-            opts.intra_op_num_threads = int(threads)
-        available = ort.get_available_providers()
-        providers = providers or [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
         self.path = Path(path)
-        try:
-            self.session = ort.InferenceSession(str(path), opts, providers=providers)
-        except Exception as exc:
-            raise CheckpointError(path, f"onnxruntime cannot load this graph, damaged or truncated "
-                                        f"({type(exc).__name__}); export it again with "
-                                        "`roboalign export onnx`") from None
+        self.session = onnx_session(path, providers, threads)
         self.input_names = [i.name for i in self.session.get_inputs()]
 
     def run_feeds(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
@@ -122,7 +128,7 @@ def check_backend(backend: str) -> None:
 
 
 def make_head_runner(backend: str, head, folder: str | Path | None = None, *, num_steps: int | None = None,
-                     precision: str = "fp16"):
+                     precision: str = "fp16", threads: int | None = None):
     """Runner for `backend` ("torch", "onnxruntime", "tensorrt") over what `folder` / the cache hold."""
     steps = int(num_steps or head.config.num_steps)
     check_backend(backend)
@@ -132,4 +138,4 @@ def make_head_runner(backend: str, head, folder: str | Path | None = None, *, nu
         if precision not in PRECISIONS:
             raise UsageError(f"TensorRT precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
         return TensorRTHeadRunner(tensorrt_engine(head, folder, steps, precision))
-    return OnnxHeadRunner(graph.require_sampler_onnx(head, folder, steps))
+    return OnnxHeadRunner(graph.require_sampler_onnx(head, folder, steps), threads=threads)
