@@ -109,6 +109,11 @@ def run_episode(env, client, instruction: str, init_state: np.ndarray, max_steps
                          policy_calls=calls)
 
 
+def episode_limit(args: argparse.Namespace, suite: str) -> int:
+    limit = spec.SUITE_MAX_STEPS[suite]
+    return limit if args.max_steps is None else min(limit, args.max_steps)
+
+
 def summarize(suite: str, episodes: Sequence[EpisodeResult], meta: dict[str, Any], args: argparse.Namespace,
               tasks: dict[int, str]) -> dict[str, Any]:
     per_task = []
@@ -124,7 +129,8 @@ def summarize(suite: str, episodes: Sequence[EpisodeResult], meta: dict[str, Any
     return {
         "suite": suite, "server": args.server, "model_id": meta.get("model_id"), "policy": meta.get("policy"),
         "trained_on_libero": meta.get("details", {}).get("trained_on_libero"),
-        "protocol": {"max_steps": spec.SUITE_MAX_STEPS[suite], "num_steps_wait": spec.NUM_STEPS_WAIT,
+        "protocol": {"max_steps": episode_limit(args, suite), "standard_max_steps": spec.SUITE_MAX_STEPS[suite],
+                     "num_steps_wait": spec.NUM_STEPS_WAIT,
                      "render_size": spec.RENDER_SIZE, "image_size": spec.IMAGE_SIZE,
                      "replan_steps": args.replan_steps, "seed": args.seed, "state": spec.STATE_LAYOUT},
         "episodes": len(episodes), "successes": sum(e.success for e in episodes),
@@ -156,7 +162,7 @@ def run_suite(args: argparse.Namespace, suite: str, client, meta: dict[str, Any]
         tasks[task_id] = task.language
         try:
             for k in range(args.episodes_per_task):
-                result = run_episode(env, client, task.language, init_states[k], spec.SUITE_MAX_STEPS[suite],
+                result = run_episode(env, client, task.language, init_states[k], episode_limit(args, suite),
                                      args.replan_steps, task_id=task_id, init_index=k)
                 episodes.append(result)
                 print(f"{suite} task {task_id} init {k}: {'success' if result.success else 'failed '} after "
@@ -195,6 +201,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--replan-steps", type=int, default=spec.DEFAULT_REPLAN_STEPS,
                    help=f"actions executed from each chunk before asking again (default {spec.DEFAULT_REPLAN_STEPS})")
     p.add_argument("--seed", type=int, default=spec.DEFAULT_SEED, help=f"env seed (default {spec.DEFAULT_SEED})")
+    p.add_argument("--max-steps", type=int, default=None,
+                   help="cut every episode after this many policy steps (smoke tests; default: the suite's "
+                        "protocol limit, libero_spec.SUITE_MAX_STEPS)")
     p.add_argument("--timeout-s", type=float, default=30.0, help="deadline of one server call (s)")
     p.add_argument("--out", type=Path, default=Path("outputs/libero"), help="folder for <suite>.json")
     p.add_argument("--warm-up", action="store_true", help="only compile robosuite's numba cache, then exit")
@@ -207,6 +216,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         p.error(f"--tasks: ids are 0..{spec.TASKS_PER_SUITE - 1}")
     if not 1 <= args.episodes_per_task <= spec.INIT_STATES_PER_TASK:
         p.error(f"--episodes-per-task: 1..{spec.INIT_STATES_PER_TASK}")
+    if args.max_steps is not None and args.max_steps < 1:
+        p.error("--max-steps: at least 1")
     if args.replan_steps < 1:
         p.error("--replan-steps: at least 1")
     args.suite = args.suite or list(spec.SUITES)
