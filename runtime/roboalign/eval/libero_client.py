@@ -44,6 +44,7 @@ class EpisodeResult:
     policy_s: float     # server round trips (the client side of each call)
     server_infer_s: float  # the policy call on the server (reply timing.infer_ms)
     policy_calls: int
+    cpu_s: float        # this process's CPU time (all threads: llvmpipe renders on several)
 
 
 def _log(message: str) -> None:
@@ -70,7 +71,7 @@ def run_episode(env, client, instruction: str, init_state: np.ndarray, max_steps
     """One episode against the server; client is a roboalign.serving.client.PolicyClient."""
     from roboalign.core.observation import Observation
 
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     env.reset()
     obs = env.set_init_state(init_state)
     client.reset()
@@ -106,7 +107,7 @@ def run_episode(env, client, instruction: str, init_state: np.ndarray, max_steps
     return EpisodeResult(task_id=task_id, init_state=init_index, success=success, steps=steps,
                          seconds=round(time.perf_counter() - t0, 3), reset_s=round(reset_s, 3),
                          sim_s=round(sim_s, 3), policy_s=round(policy_s, 3), server_infer_s=round(server_s, 3),
-                         policy_calls=calls)
+                         policy_calls=calls, cpu_s=round(time.process_time() - cpu0, 3))
 
 
 def episode_limit(args: argparse.Namespace, suite: str) -> int:
@@ -144,6 +145,7 @@ def summarize(suite: str, episodes: Sequence[EpisodeResult], meta: dict[str, Any
             "server_infer_s_per_call": round(sum(e.server_infer_s for e in episodes)
                                              / max(sum(e.policy_calls for e in episodes), 1), 4),
             "reset_s_per_episode": round(sum(e.reset_s for e in episodes) / n, 3),
+            "cpu_s_per_step": round(sum(e.cpu_s for e in episodes) / max(sim_steps, 1), 4),
             "env_build_s": round(getattr(args, "env_build_s", 0.0), 3),
         },
         "per_episode": [dataclasses.asdict(e) for e in episodes],
