@@ -186,7 +186,7 @@ def warm_up() -> int:
         env.reset()
         env.set_init_state(init_states[0])
         env.step(list(spec.DUMMY_ACTION))
-        print(f"LIBERO ready: first step in {time.perf_counter() - t0:.1f} s (numba cache warm from now on)")
+        print(f"LIBERO ready: reset + first step in {time.perf_counter() - t0:.1f} s (numba kernels cached)")
     finally:
         env.close()
     return 0
