@@ -9,7 +9,7 @@ import pytest
 from roboalign.core.action import ActionChunk
 from roboalign.core.observation import Observation
 from roboalign.core.policy import PolicyMetadata
-from roboalign.eval import libero_spec as spec
+from roboalign.policy import libero_spec as spec
 from roboalign.policy.libero_adapter import LiberoAdapter, LiberoStandIn, example_observation, to_libero_actions
 from roboalign.policy.registry import CHECKPOINT_FILE, load_policy
 

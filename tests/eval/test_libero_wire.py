@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from roboalign.eval import libero_spec as spec
 from roboalign.eval.libero_cli import default_python
 from roboalign.eval.libero_client import run_episode
+from roboalign.policy import libero_spec as spec
 from roboalign.serving.client import PolicyClient
 from roboalign.serving.process import ServerProcess
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from roboalign.arguments import float_range, int_range
 from roboalign.errors import RoboAlignError, UsageError
-from roboalign.eval import libero_spec as spec
+from roboalign.policy import libero_spec as spec
 
 PYTHON_ENV = "ROBOALIGN_LIBERO_PYTHON"
 

@@ -8,7 +8,7 @@ Runs in .venv-libero (`make libero-env`: robosuite 1.4.0, mujoco 2.3.7, numpy 1.
 
 Imports numpy, pyzmq, msgpack and pyyaml (roboalign.serving.client and roboalign.core), never
 torch, scipy or the project's simulator; LIBERO is imported only inside the functions that run it.
-The protocol (roboalign.eval.libero_spec) is openpi's: one env per task, seeded once; each
+The protocol (roboalign.policy.libero_spec) is openpi's: one env per task, seeded once; each
 episode resets, sets the task's init state, waits NUM_STEPS_WAIT steps with the dummy action,
 then asks the server for a chunk every `replan_steps` steps until the task succeeds or
 SUITE_MAX_STEPS[suite] policy steps have run. Results: OUT/<suite>.json, rewritten after every
@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from roboalign.eval import libero_spec as spec
+from roboalign.policy import libero_spec as spec
 
 
 @dataclasses.dataclass

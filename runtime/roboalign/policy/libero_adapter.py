@@ -26,7 +26,7 @@ import numpy as np
 from roboalign.core.action import ActionChunk
 from roboalign.core.observation import Observation
 from roboalign.core.policy import Policy, PolicyMetadata
-from roboalign.eval import libero_spec as spec
+from roboalign.policy import libero_spec as spec
 
 # How a wrapped policy encodes the gripper (the last action column):
 #   libero:     [-1, 1], -1 open, +1 close (LIBERO's own; openpi's LIBERO models)
