@@ -20,12 +20,13 @@ def test_summary_has_the_required_fields_and_counts():
     assert s["latency_ms"]["observation->chunk"]["p50"] is None  # no samples: None, not a crash
     assert s["safety_interventions"]["limited"] == 5 and s["max_safety_correction_rad"] == 0.01
     text = format_summary(s)
-    assert "1/2 succeeded (50 %)" in text and "command->arm" in text and "observation->chunk" not in text
+    assert "1/2 succeeded (50 %)" in text and "command -> arm" in text and "observation -> command" not in text
+    assert "failed seeds: 1" in text  # the seed to replay, on its own line
 
 
 def test_percentiles_of_known_samples():
     p = percentiles(list(range(101)))
-    assert (p["p50"], p["p99"], p["max"], p["n"]) == (50.0, 99.0, 100.0, 101)
+    assert (p["p50"], p["p95"], p["p99"], p["max"], p["n"]) == (50.0, 95.0, 99.0, 100.0, 101)
 
 
 def test_parameter_overrides_parse_yaml_values_and_refuse_bad_syntax():

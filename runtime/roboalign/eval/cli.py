@@ -63,4 +63,7 @@ def register(subparsers) -> None:
     from roboalign.eval import stage2_cli  # stage 2: `eval probe`, `eval compare`
 
     stage2_cli.register(sub)
+    from roboalign.eval import libero_cli  # `eval libero`: the client runs in .venv-libero
+
+    libero_cli.register(sub)
     ev.set_defaults(func=lambda _a: (ev.print_help(), 2)[1])

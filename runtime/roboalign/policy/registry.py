@@ -57,6 +57,11 @@ _BUILTIN_KINDS = (
     PolicyKind("fast-token", "roboalign.policy.token_policy:load_checkpoint",
                "stage-1/2 backbone checkpoint folder: the MLLM generates FAST action tokens",
                load_checkpoint="roboalign.policy.token_policy:load_checkpoint"),
+    PolicyKind("libero_adapter", "roboalign.policy.libero_adapter:LiberoAdapter",
+               "LIBERO's 7-D delta end-effector actions from a wrapped policy (default: the random stand-in)",
+               load_checkpoint="roboalign.policy.libero_adapter:load_checkpoint"),
+    PolicyKind("libero_standin", "roboalign.policy.libero_adapter:LiberoStandIn",
+               "random-weight LIBERO-shaped policy (wire tests; never solves a task)"),
 )
 _REGISTRY: dict[str, PolicyKind] = {k.name: k for k in _BUILTIN_KINDS}
 

@@ -115,8 +115,10 @@ class PolicyNode(Node):
         self.use_privileged = False
         self.connect_error: str | None = None  # why the server or its policy cannot be used (last seen)
         self.unusable = False                  # True: the served policy can never run here; no more tries
-        self.latency_ms: dict[str, collections.deque] = {"observation->chunk": collections.deque(maxlen=LATENCY_WINDOW),
-                                                         "server_roundtrip": collections.deque(maxlen=LATENCY_WINDOW)}
+        # server_infer: the policy call on the server (the reply's timing.infer_ms, batch included)
+        self.latency_ms: dict[str, collections.deque] = {
+            stage: collections.deque(maxlen=LATENCY_WINDOW)
+            for stage in ("observation->chunk", "server_roundtrip", "server_infer")}
         self.counts = {"calls": 0, "chunks": 0, "errors": 0, "timeouts": 0, "skipped_stale_input": 0,
                        "skipped_missing_input": 0, "skipped_skewed_input": 0, "skipped_invalid_input": 0,
                        "skipped_frozen_input": 0, "discarded_after_reset": 0, "rejected_images": 0}
@@ -394,9 +396,10 @@ class PolicyNode(Node):
             self._chunk_pub.publish(msg)
             self.counts["chunks"] += 1
             self.latency_ms["observation->chunk"].append((node_now(self) - obs.timestamp) * 1000.0)
-            roundtrip = self._policy.last_timing.get("roundtrip_ms")
-            if roundtrip is not None:
-                self.latency_ms["server_roundtrip"].append(float(roundtrip))
+            timing = self._policy.last_timing
+            for stage, key in (("server_roundtrip", "roundtrip_ms"), ("server_infer", "infer_ms")):
+                if timing.get(key) is not None:
+                    self.latency_ms[stage].append(float(timing[key]))
 
     def close(self) -> None:
         """Stop the worker thread and close the server connection (call before destroy_node)."""

@@ -4,9 +4,10 @@
 
 Starts the inference server in its own process (`roboalign serve`), runs the ROS 2 node graph
 (config/rollout_sim.yaml of this package) in this process (sim -> policy -> executor -> safety
--> sim), plays N seeded episodes and prints success rate, latency percentiles
-(observation->chunk, command->arm) and the safety filter's interventions; --json writes the
-same as a file.
+-> sim), plays N seeded episodes and prints success rate (and the seeds that failed), latency
+percentiles p50/p95/p99 (server inference, observation->chunk, command->arm) and the safety
+filter's interventions; --json writes the same as a file. `make demo` runs it on the bundled
+VLA (docs/eval.md).
 
 This command lives in the ROS package (runtime/ never imports ROS); the `roboalign` CLI finds
 it through the `roboalign.commands` entry point that setup.py declares. rclpy and the nodes are

@@ -8,8 +8,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-# command->controller: the controller bridge of the real-robot graph (command made -> forwarded)
-STAGES = ("observation->chunk", "command->controller", "command->arm", "server_roundtrip")
+# command->controller: the controller bridge of the real-robot graph (command made -> forwarded);
+# server_infer: the policy call on the server; server_roundtrip: the policy node's request -> reply.
+STAGES = ("server_infer", "server_roundtrip", "observation->chunk", "command->controller", "command->arm")
+# What a person reads in the printed summary (the JSON keeps the stage names).
+STAGE_LABELS = {
+    "server_infer": "server inference",
+    "server_roundtrip": "server round trip",
+    "observation->chunk": "observation -> command chunk",
+    "command->controller": "command -> controller",
+    "command->arm": "command -> arm",
+}
 INTERVENTIONS = ("limited", "clamped", "workspace", "rejected", "hold", "estopped", "watchdog_trips")
 
 
@@ -17,10 +26,11 @@ def percentiles(samples: Sequence[float]) -> dict[str, float | int | None]:
     import numpy as np
 
     if not samples:
-        return {"p50": None, "p99": None, "mean": None, "max": None, "n": 0}
+        return {"p50": None, "p95": None, "p99": None, "mean": None, "max": None, "n": 0}
     x = np.asarray(samples, dtype=np.float64)
-    return {"p50": round(float(np.percentile(x, 50)), 3), "p99": round(float(np.percentile(x, 99)), 3),
-            "mean": round(float(x.mean()), 3), "max": round(float(x.max()), 3), "n": int(x.size)}
+    p50, p95, p99 = (round(float(v), 3) for v in np.percentile(x, [50, 95, 99]))
+    return {"p50": p50, "p95": p95, "p99": p99, "mean": round(float(x.mean()), 3),
+            "max": round(float(x.max()), 3), "n": int(x.size)}
 
 
 def summarize(episodes: list[dict[str, Any]], latency_samples: dict[str, list[float]], wall_s: float,
@@ -42,12 +52,19 @@ def summarize(episodes: list[dict[str, Any]], latency_samples: dict[str, list[fl
 
 
 def format_summary(s: dict[str, Any]) -> str:
+    """A short block a person reads: outcome, per-episode seeds that failed, latency, safety."""
     lines = [f"rollout (sim, policy {s['policy']}): {s['successes']}/{s['episodes']} succeeded "
              f"({100 * s['success_rate']:.0f} %) in {s['wall_s']:.1f} s"]
-    for stage, p in s["latency_ms"].items():
-        if p["n"]:
-            lines.append(f"  latency {stage:<20} p50 {p['p50']:7.2f} ms   p99 {p['p99']:7.2f} ms   (n={p['n']})")
+    failed = [str(e["seed"]) for e in s.get("per_episode", []) if not e.get("success")]
+    if failed:
+        lines.append(f"  failed seeds: {', '.join(failed)}")
+    measured = {stage: p for stage, p in s["latency_ms"].items() if p["n"]}
+    if measured:
+        lines.append(f"  {'latency (ms)':<30} {'p50':>8} {'p95':>8} {'p99':>8} {'n':>6}")
+        for stage, p in measured.items():
+            lines.append(f"  {STAGE_LABELS.get(stage, stage):<30} {p['p50']:8.2f} {p['p95']:8.2f} "
+                         f"{p['p99']:8.2f} {p['n']:6d}")
     iv = s["safety_interventions"]
-    lines.append("  safety: " + ", ".join(f"{k} {v}" for k, v in iv.items())
+    lines.append("  safety filter: " + ", ".join(f"{k} {v}" for k, v in iv.items())
                  + f"; largest correction {s['max_safety_correction_rad']:.3f} rad")
     return "\n".join(lines)
