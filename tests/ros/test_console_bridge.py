@@ -95,7 +95,8 @@ def test_console_keys_reach_the_recorder_and_the_estop_latches_the_safety_node(g
 
         recorder.status.publish(String(data=json.dumps(
             {"state": "recording", "episode_index": 1, "episode_count": 1, "duration_s": 3.5,
-             "last_durations_s": [9.0], "dropped": {}, "rates_hz": {"/joint_states": 100.0}, "out_dir": "d"})))
+             "last_durations_s": [9.0], "dropped_frames": {}, "stream_rates_hz": {"/joint_states": 100.0},
+             "output_dir": "d"})))
         await wait_for(lambda: "RECORDING" in str(app.query_one("#recorder", Static).render()), 5.0,
                        "the recorder status on screen", pilot)
 

@@ -9,7 +9,9 @@ Keys
 
 The app holds a status dict (roboalign.console.status) and re-renders when set_status() merges
 new values into it. Another thread (the ROS bridge) hands updates over through `updates`, a
-queue the app drains every UPDATE_PERIOD s: the bridge never waits for the screen. It
+queue the app drains every UPDATE_PERIOD s: the bridge never waits for the screen. `until`, when
+given, is asked at the same period and ends the app once it is true (`roboalign record
+--console`: the last episode is sealed, or the scripted expert has finished). It
 never talks to ROS: commands leave through the callbacks, so `App.run_test()` drives it in
 tests exactly as an operator would.
 """
@@ -35,7 +37,7 @@ class OperatorConsole(App):
     """on_command(str): a recorder command; on_estop(bool): True = assert, False = release and
     ask for a reset; on_teleop_key(char): a teleop key (None: teleop keys are not forwarded);
     teleop_keys: the characters that are teleop keys; updates: a queue of partial status dicts
-    put by another thread."""
+    put by another thread; until(): True ends the app (asked every UPDATE_PERIOD s)."""
 
     TITLE = "RoboAlign recording"
     CSS = """
@@ -61,7 +63,8 @@ class OperatorConsole(App):
                  on_command: Callable[[str], None] = lambda command: None,
                  on_estop: Callable[[bool], None] = lambda asserted: None,
                  on_teleop_key: Callable[[str], None] | None = None,
-                 teleop_keys: Iterable[str] = (), updates: queue.SimpleQueue | None = None) -> None:
+                 teleop_keys: Iterable[str] = (), updates: queue.SimpleQueue | None = None,
+                 until: Callable[[], bool] | None = None) -> None:
         super().__init__()
         self.status: dict[str, Any] = dict(status or {})
         self.on_command = on_command
@@ -70,6 +73,7 @@ class OperatorConsole(App):
         self.teleop_keys = frozenset(teleop_keys) if on_teleop_key is not None else frozenset()
         self.sent: list[tuple[float, str]] = []  # (monotonic s, what) of every command sent
         self.updates = updates
+        self.until = until
 
     # ---- layout -----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -90,12 +94,15 @@ class OperatorConsole(App):
         self.query_one("#keys", Static).update(
             "r start  s stop  d discard  y success  n failure  space/e E-STOP  x release  q quit" + teleop)
         self.render_status()
-        if self.updates is not None:
+        if self.updates is not None or self.until is not None:
             self.set_interval(UPDATE_PERIOD, self.drain_updates)
 
     def drain_updates(self) -> None:
+        if self.until is not None and self.until():
+            self.exit()
+            return
         merged: dict[str, Any] = {}
-        while True:
+        while self.updates is not None:
             try:
                 merged.update(self.updates.get_nowait())
             except queue.Empty:

@@ -2,10 +2,10 @@
 
 The dict merges what the bridge hears (every key optional; missing = not heard yet):
 
-    recorder: the recorder's /recorder/status JSON: state (idle | recording | stopped),
-        episode_index, episode_count, duration_s, last_durations_s, dropped (stream -> count),
-        rates_hz (stream -> Hz), out_dir, message. The recorder node's longer spellings
-        dropped_frames, stream_rates_hz and output_dir are read too.
+    recorder: the recorder node's /recorder/status JSON (its keys, docs/data.md "Commands and
+        status"): state (idle | recording | stopped), episode_index, episode_count, duration_s,
+        last_durations_s, dropped_frames (topic -> count), stream_rates_hz (topic -> Hz),
+        output_dir, message.
     instruction: str                      the task instruction (/task/instruction)
     estop: bool                           this console's e-stop is asserted
     estop_latched: bool | None            the safety node's e-stop latch (/safety/state)
@@ -20,13 +20,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 STALE_RECORDER_S = 2.0  # the recorder publishes at 2 Hz: 4 missed statuses = not there
-
-
-def _first(mapping: Mapping[str, Any], *keys: str, default: Any = None) -> Any:
-    for key in keys:
-        if key in mapping and mapping[key] is not None:
-            return mapping[key]
-    return default
 
 
 def seconds(value: float | None) -> str:
@@ -49,9 +42,8 @@ def recorder_lines(status: Mapping[str, Any]) -> list[str]:
     durations: Sequence[float] = rec.get("last_durations_s") or []
     if durations:
         lines.append("last: " + "  ".join(seconds(d) for d in list(durations)[-6:]))
-    out_dir = _first(rec, "out_dir", "output_dir")
-    if out_dir:
-        lines.append(f"into: {out_dir}")
+    if rec.get("output_dir"):
+        lines.append(f"into: {rec['output_dir']}")
     if rec.get("message"):
         lines.append(f"> {rec['message']}")
     return lines
@@ -76,8 +68,8 @@ def safety_lines(status: Mapping[str, Any]) -> list[str]:
 def stream_rows(status: Mapping[str, Any]) -> list[tuple[str, str, str]]:
     """(stream, rate Hz, dropped) rows, sorted by stream name."""
     rec = status.get("recorder") or {}
-    rates = _first(rec, "rates_hz", "stream_rates_hz", default={}) or {}
-    dropped = _first(rec, "dropped", "dropped_frames", default={}) or {}
+    rates = rec.get("stream_rates_hz") or {}
+    dropped = rec.get("dropped_frames") or {}
     rows = []
     for name in sorted(set(rates) | set(dropped)):
         rate = rates.get(name)

@@ -8,13 +8,19 @@ The textual app (roboalign.console.app.OperatorConsole) runs in this terminal; t
 given ROS_DOMAIN_ID (default: $ROS_DOMAIN_ID, else 0, ROS's own default) with DDS kept on this
 machine. It finds the graph by its topics: nothing to configure. Leaving asserts the console's
 e-stop (it is an e-stop source, like estop_node) unless --no-estop-source.
+
+`roboalign record --console` runs the same console (bridged_console) in its own process, on the
+Context of the graph it started.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import queue
 import threading
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from roboalign.arguments import int_range
 from roboalign.errors import UsageError
@@ -50,26 +56,25 @@ def teleop_key_set() -> list[str]:
     return [*c.linear, *c.angular, c.gripper_open, c.gripper_close, c.stop]
 
 
-def run_console(args: argparse.Namespace) -> int:
-    import rclpy
-    from rclpy.context import Context
+@contextlib.contextmanager
+def bridged_console(context: Any, *, teleop_keys: bool = False, estop_source: bool = True,
+                    until: Callable[[], bool] | None = None) -> Iterator[Any]:
+    """The operator console (an OperatorConsole, not yet running) wired to a ConsoleBridge node
+    spun in a thread of its own on `context` (an initialised rclpy Context). Leaving closes the
+    bridge (its e-stop asserted first when it is a source), joins its thread and destroys the
+    node; the context stays up for its owner to shut down."""
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.parameter import Parameter
-    from rclpy.signals import SignalHandlerOptions
 
     from roboalign.console.app import OperatorConsole
     from roboalign_ros.console_bridge import ConsoleBridge
 
-    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    context = Context()
-    rclpy.init(args=[], context=context, domain_id=domain_id(args.domain_id),
-               signal_handler_options=SignalHandlerOptions.NO)
     updates: queue.SimpleQueue = queue.SimpleQueue()
     bridge = ConsoleBridge(on_status=updates.put, context=context, use_global_arguments=False,
-                           parameter_overrides=[Parameter("estop_source", value=not args.no_estop_source)])
+                           parameter_overrides=[Parameter("estop_source", value=estop_source)])
     app = OperatorConsole(on_command=bridge.command, on_estop=bridge.estop,
-                          on_teleop_key=bridge.teleop_key if args.teleop_keys else None,
-                          teleop_keys=teleop_key_set() if args.teleop_keys else (), updates=updates)
+                          on_teleop_key=bridge.teleop_key if teleop_keys else None,
+                          teleop_keys=teleop_key_set() if teleop_keys else (), updates=updates, until=until)
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(bridge)
     stop = threading.Event()
@@ -81,12 +86,27 @@ def run_console(args: argparse.Namespace) -> int:
     thread = threading.Thread(target=spin, name="console-ros", daemon=True)
     thread.start()
     try:
-        app.run()
+        yield app
     finally:
         bridge.close()
         stop.set()
         thread.join(timeout=2.0)
         executor.shutdown(timeout_sec=1.0)
         bridge.destroy_node()
+
+
+def run_console(args: argparse.Namespace) -> int:
+    import rclpy
+    from rclpy.context import Context
+    from rclpy.signals import SignalHandlerOptions
+
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    context = Context()
+    rclpy.init(args=[], context=context, domain_id=domain_id(args.domain_id),
+               signal_handler_options=SignalHandlerOptions.NO)
+    try:
+        with bridged_console(context, teleop_keys=args.teleop_keys, estop_source=not args.no_estop_source) as app:
+            app.run()
+    finally:
         rclpy.try_shutdown(context=context)
     return 0

@@ -1,7 +1,7 @@
 """`roboalign record`: record demonstrations through the ROS 2 graph into MCAP episode files.
 
     roboalign record --sim --episodes 20 --out demos/touch --operator ana --task touch
-    roboalign record --graph rollout_robot_fr3.yaml --driver teleop --episodes 30 --out demos/fr3
+    roboalign record --graph rollout_robot_fr3.yaml --driver teleop --console --episodes 30 --out demos/fr3
 
 --sim --driver expert (the default): the scripted expert, served by the inference server like any
 policy, drives the simulated arm through the rollout graph (policy -> executor -> safety); the
@@ -15,6 +15,12 @@ stops, discards and marks episodes on /recorder/command (the operator console, o
 --episodes sealed episodes or Ctrl-C. Without --sim the graph is a real robot's
 (--graph config/rollout_robot*.yaml) and teleop is the only driver.
 
+--console: the operator console (roboalign_ros.console_cli.bridged_console, the app of `roboalign
+console`) runs in this terminal, attached to the graph this command started: the recorder's
+status, its keys (start / stop / discard / success / failure), the e-stop (the console is an
+e-stop source, as estop_node), and with --driver teleop the teleop keys. The nodes' logs then go
+to ROS's log files instead of the terminal. It ends with the last episode or `q`.
+
 Any graph without a node named `recorder` gets the one of config/record_sim.yaml (its robot
 taken from the graph's safety node). Files: docs/data.md, "Recording". Interrupted mid-episode
 (Ctrl-C, SIGTERM), the episode is kept as a flagged partial; killed (SIGKILL), it is recovered
@@ -26,6 +32,8 @@ import argparse
 import dataclasses
 import importlib.util
 import os
+import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -59,6 +67,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help=f"ROS_DOMAIN_ID, 0..{MAX_DOMAIN_ID} (default: $ROS_DOMAIN_ID or one from the pid)")
     p.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
                    help="override a node parameter (repeatable), e.g. --set recorder.flush_period_s=0.5")
+    p.add_argument("--console", action="store_true",
+                   help="the operator console in this terminal: recorder status and keys, e-stop, and the teleop "
+                        "keys with --driver teleop (needs a terminal)")
     p.add_argument("--verbose", action="store_true", help="show the nodes' INFO logs (default: warnings only)")
     p.set_defaults(func=run_record)
 
@@ -97,6 +108,8 @@ def run_record(args: argparse.Namespace) -> int:
                          "or --driver teleop with a robot graph (--graph .../config/rollout_robot_<arm>.yaml)")
     if not args.sim and args.graph is None:
         raise UsageError("recording on a robot needs its graph: --graph .../config/rollout_robot_<arm>.yaml (docs/robot.md)")
+    if args.console:
+        _check_console()
     overrides = parse_sets(args.set)
     graph = recording_graph(load_graph(args.graph or default_graph_path("record_sim")), args.driver)
     names = {n.name for n in graph.nodes}
@@ -115,32 +128,45 @@ def run_record(args: argparse.Namespace) -> int:
 
 
 # ---- drivers ----------------------------------------------------------------------------------
+def _runner(args: argparse.Namespace, graph, overrides: dict[str, dict[str, Any]], domain_id: int):
+    from roboalign_ros.runner import GraphRunner
+
+    return GraphRunner(graph, overrides=overrides, domain_id=domain_id, log_level="info" if args.verbose else "warn",
+                       ros_args=("--disable-stdout-logs",) if args.console else ())  # the console owns the terminal
+
+
 def _record_expert(args: argparse.Namespace, graph, overrides: dict[str, dict[str, Any]], domain_id: int) -> int:
     from roboalign_ros.rollout_cli import _start_server
-    from roboalign_ros.runner import GraphRunner
-    from roboalign_ros.sim_episodes import SimEpisodes
 
     with _start_server("expert") as server:
         overrides["policy"] = {"endpoint": server.endpoint, **overrides.get("policy", {})}
-        with GraphRunner(graph, overrides=overrides, domain_id=domain_id,
-                         log_level="info" if args.verbose else "warn") as runner:
+        with _runner(args, graph, overrides, domain_id) as runner:
             recorder = runner.node("recorder")
             _say_recovered(recorder)
-            sim = SimEpisodes(runner)
-            sim.wait_ready()
-            for i in range(args.episodes):
-                seed = args.seed + i
-                recorder.annotate(seed=seed)
-                instruction = sim.reset(seed, args.task)
-                _wait_for(lambda instruction=instruction: recorder.instruction == instruction, 2.0)
-                _command(recorder, "start")
-                t0 = time.monotonic()
-                while not sim.sim.success and time.monotonic() - t0 < args.max_seconds:
-                    time.sleep(0.02)
-                _command(recorder, "success" if sim.sim.success else "failure")
-                sealed = recorder.session.sealed[-1]
-                print(f"episode {sealed.index:06d} seed {seed}: {'success' if sealed.outcome == 'success' else 'FAILED '} "
-                      f"{sealed.duration_s:5.2f} s  {instruction!r}", flush=True)
+            if not args.console:
+                _expert_episodes(args, runner, recorder, print, threading.Event())
+            else:
+                lines: list[str] = []  # printed once the console has given the terminal back
+                quit_ = threading.Event()
+                failed: list[BaseException] = []
+
+                def drive() -> None:
+                    try:
+                        _expert_episodes(args, runner, recorder, lines.append, quit_)
+                    except BaseException as exc:  # re-raised in the main thread, after the console
+                        failed.append(exc)
+
+                driver = threading.Thread(target=drive, name="record-expert", daemon=True)
+                driver.start()
+                try:
+                    _run_console(runner, args, until=lambda: not driver.is_alive())
+                finally:
+                    quit_.set()
+                    driver.join(timeout=args.max_seconds + 10.0)
+                    for line in lines:
+                        print(line, flush=True)
+                if failed:
+                    raise failed[0]
             errors = list(runner.errors)
     _summary(args.out)
     if errors:
@@ -148,34 +174,102 @@ def _record_expert(args: argparse.Namespace, graph, overrides: dict[str, dict[st
     return 0
 
 
-def _record_operated(args: argparse.Namespace, graph, overrides: dict[str, dict[str, Any]], domain_id: int) -> int:
-    from roboalign_ros.runner import GraphRunner
+def _expert_episodes(args: argparse.Namespace, runner, recorder, say, quit_: threading.Event) -> None:
+    """One seeded episode after another, each marked from the sim's success test. With the
+    console an operator may also command the recorder (discard an episode, start one early):
+    then a refused command means the operator got there first, not an error."""
+    from roboalign_ros.sim_episodes import SimEpisodes
 
-    with GraphRunner(graph, overrides=overrides, domain_id=domain_id,
-                     log_level="info" if args.verbose else "warn") as runner:
+    sim = SimEpisodes(runner)
+    sim.wait_ready()
+    for i in range(args.episodes):
+        if quit_.is_set():
+            return
+        seed = args.seed + i
+        recorder.annotate(seed=seed)
+        instruction = sim.reset(seed, args.task)
+        _wait_for(lambda instruction=instruction: recorder.instruction == instruction, 2.0)
+        sealed_before = len(recorder.session.sealed)
+        _command(recorder, "start", operator=args.console)
+        t0 = time.monotonic()
+        while not sim.sim.success and time.monotonic() - t0 < args.max_seconds and not quit_.is_set():
+            time.sleep(0.02)
+        if quit_.is_set():
+            return  # the operator left mid-episode: it is kept as a flagged partial, as on Ctrl-C
+        _command(recorder, "success" if sim.sim.success else "failure", operator=args.console)
+        if len(recorder.session.sealed) == sealed_before:
+            say(f"episode of seed {seed}: discarded by the operator")
+            continue
+        sealed = recorder.session.sealed[-1]
+        say(f"episode {sealed.index:06d} seed {seed}: {'success' if sealed.outcome == 'success' else 'FAILED '} "
+            f"{sealed.duration_s:5.2f} s  {instruction!r}")
+
+
+def _record_operated(args: argparse.Namespace, graph, overrides: dict[str, dict[str, Any]], domain_id: int) -> int:
+    with _runner(args, graph, overrides, domain_id) as runner:
         recorder = runner.node("recorder")
         _say_recovered(recorder)
-        print(f"recording into {args.out}: drive with the teleop node; start / stop / discard / success / failure "
-              f"on /recorder/command (the operator console); Ctrl-C ends", flush=True)
-        last = None
-        try:
-            while len(recorder.session.sealed) < args.episodes:
-                status = recorder.status()
-                line = (status["state"], status["episode_count"], status["message"])
-                if line != last:
-                    print(f"[{status['state']}] episode {status['episode_index']:06d}, {status['episode_count']} "
-                          f"sealed: {status['message']}", flush=True)
-                    last = line
-                time.sleep(0.2)
-        except KeyboardInterrupt:
-            print("interrupted", flush=True)
+        if args.console:
+            _run_console(runner, args, until=lambda: len(recorder.session.sealed) >= args.episodes)
+        else:
+            _follow_status(args, recorder, domain_id)
     _summary(args.out)
     return 0
 
 
-def _command(recorder, word: str) -> dict[str, Any]:
+def _follow_status(args: argparse.Namespace, recorder, domain_id: int) -> None:
+    print(f"recording into {args.out}: drive with the teleop node; start / stop / discard / success / failure "
+          f"on /recorder/command; the operator console attaches with `roboalign console --domain-id {domain_id}"
+          f"{' --teleop-keys' if args.driver == 'teleop' else ''}`; Ctrl-C ends", flush=True)
+    last = None
+    try:
+        while len(recorder.session.sealed) < args.episodes:
+            status = recorder.status()
+            line = (status["state"], status["episode_count"], status["message"])
+            if line != last:
+                print(f"[{status['state']}] episode {status['episode_index']:06d}, {status['episode_count']} "
+                      f"sealed: {status['message']}", flush=True)
+                last = line
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        print("interrupted", flush=True)
+
+
+# ---- the console -----------------------------------------------------------------------------
+def _check_console() -> None:
+    """Before anything starts: the console needs a terminal and textual (the `data` extra)."""
+    if not sys.stdin.isatty():
+        raise UsageError("--console needs a terminal (stdin is not a TTY); record without it and attach "
+                         "`roboalign console --domain-id N` from a terminal")
+    if importlib.util.find_spec("textual") is None:
+        raise UsageError("--console needs textual: pip install -e '.[data]'")
+
+
+def _run_console(runner, args: argparse.Namespace, until) -> None:
+    """The operator console on the graph's own Context until `until()` or `q`."""
+    from roboalign_ros.console_cli import bridged_console
+
+    with bridged_console(runner.context, teleop_keys=args.driver == "teleop", until=until) as app:
+        run_app(app)
+    print(f"node logs of this session: {_ros_log_dir()}/*_{os.getpid()}_*.log", flush=True)
+
+
+def run_app(app) -> None:
+    """Runs the textual app in this terminal (a test runs it through textual's pilot instead)."""
+    app.run()
+
+
+def _ros_log_dir() -> Path:
+    if os.environ.get("ROS_LOG_DIR"):
+        return Path(os.environ["ROS_LOG_DIR"])
+    return Path(os.environ.get("ROS_HOME") or Path.home() / ".ros") / "log"
+
+
+def _command(recorder, word: str, operator: bool = False) -> dict[str, Any]:
+    """A recorder command of this command's own; refused, it is an error unless an operator
+    (the console) may have commanded the recorder meanwhile."""
     status = recorder.command(word)
-    if not status["accepted"]:
+    if not status["accepted"] and not operator:
         raise RoboAlignError(f"the recorder refused {word!r}: {status['message']}")
     return status
 

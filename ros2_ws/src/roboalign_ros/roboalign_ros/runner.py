@@ -42,16 +42,20 @@ class GraphRunner:
     `roboalign rollout --set NODE.PARAM=VALUE` gives). A parameter a node does not declare, or
     refuses, stops start() with a ConfigError at the YAML's line or naming the --set.
     only: run just these nodes (tests of one node against hand-made publishers).
-    log_level: "debug", "info", "warn", "error" for every node's logger (None: rclpy's default)."""
+    log_level: "debug", "info", "warn", "error" for every node's logger (None: rclpy's default).
+    ros_args: global ROS arguments of the Context (after --ros-args), e.g. ("--disable-stdout-logs",)
+    to keep node logs off the terminal (`roboalign record --console`); ROS configures logging
+    once per process, when its first Context starts, so logging options apply only then."""
 
     def __init__(self, graph: GraphSpec | None = None, overrides: Mapping[str, Mapping[str, Any]] | None = None,
                  domain_id: int | None = None, only: tuple[str, ...] | None = None,
-                 log_level: str | None = None) -> None:
+                 log_level: str | None = None, ros_args: tuple[str, ...] = ()) -> None:
         self.graph = graph or load_graph()
         self.overrides = {k: dict(v) for k, v in (overrides or {}).items()}
         self.graph.check_override_nodes(self.overrides)
         self.domain_id = domain_id
         self.log_level = log_level
+        self.ros_args = tuple(ros_args)
         self.specs = [n for n in self.graph.nodes if only is None or n.name in only]
         self.context: Context | None = None
         self.nodes: dict[str, Node] = {}
@@ -71,7 +75,8 @@ class GraphRunner:
         if self.graph.fastdds_profile is not None:
             os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(self.graph.fastdds_profile))
         self.context = Context()
-        rclpy.init(args=[], context=self.context, domain_id=self.domain_id,
+        rclpy.init(args=["--ros-args", *self.ros_args] if self.ros_args else [], context=self.context,
+                   domain_id=self.domain_id,
                    signal_handler_options=SignalHandlerOptions.NO)
         try:
             for spec in self.specs:
