@@ -39,7 +39,7 @@ MOVED_RAD = 0.02         # the arm's joints moved at least this much (the keys m
 SIM = ["--set", "sim.camera_rate_hz=10.0", "--set", "sim.objects_rate_hz=1.0"]
 
 
-def record(args: list[str], operator) -> tuple[int, list[str]]:
+def record(args: list[str], operator) -> int:
     """`roboalign record ...` in this thread (it owns the signal handlers) while `operator(probe)`
     runs in another on its own Context; a failing operator interrupts the command (SIGTERM, as
     a terminal's close would) so the test fails instead of waiting for an episode forever."""
@@ -64,7 +64,7 @@ def record(args: list[str], operator) -> tuple[int, list[str]]:
     code = main(args)
     thread.join(timeout=10.0)
     assert not errors, errors[0]
-    return code, errors
+    return code
 
 
 def check_episode(out, tmp_path) -> None:
@@ -115,7 +115,7 @@ def test_teleop_keys_drive_a_recorded_sim_episode_that_stays_in_the_limits_and_e
         command.publish(String(data="success"))
         probe.spin_until(lambda: json.loads(statuses[-1].data)["episode_count"] == 1, 5.0, "the sealed episode")
 
-    code, _ = record(["record", "--sim", "--driver", "teleop", "--episodes", "1", "--out", str(out),
+    code = record(["record", "--sim", "--driver", "teleop", "--episodes", "1", "--out", str(out),
                       "--operator", "ana", "--task", "touch", "--domain-id", str(ros_domain_id), *SIM], operator)
     assert code == 0 and "1 episode file(s)" in capsys.readouterr().out
     check_episode(out, tmp_path)
@@ -124,6 +124,7 @@ def test_teleop_keys_drive_a_recorded_sim_episode_that_stays_in_the_limits_and_e
 def test_record_console_keys_start_drive_and_mark_the_episode_on_the_graph_it_started(
         record_command, ros_domain_id, tmp_path, capsys, monkeypatch):  # noqa: F811
     pytest.importorskip("textual")
+    from textual import events
     from textual.widgets import DataTable
 
     out = tmp_path / "demos"
@@ -138,19 +139,26 @@ def test_record_console_keys_start_drive_and_mark_the_episode_on_the_graph_it_st
                         assert time.monotonic() < end, f"timed out after {timeout} s waiting for {what}"
                         await pilot.pause(0.02)
 
+                def key(char: str) -> None:
+                    """A key as the terminal driver delivers it. Not pilot.press: that waits for
+                    the process to go idle (1 s per key), and this one runs the whole graph."""
+                    app.post_message(events.Key(char, char))
+
                 recorder = lambda: app.status.get("recorder") or {}  # noqa: E731
                 await wait_for(lambda: recorder().get("state") == "idle" and (app.status.get("teleop") or {})
                                .get("published"), 30.0, "the recorder and teleop on screen")
-                await pilot.press("r")
+                key("r")
                 await wait_for(lambda: recorder().get("state") == "recording", 5.0, "recording on screen")
                 end = time.monotonic() + KEYS_S
                 while time.monotonic() < end:
-                    await pilot.press("i", "u")
-                    await pilot.pause(KEY_REPEAT_S)
-                await pilot.pause(0.5)
+                    key("i")
+                    key("u")
+                    await asyncio.sleep(KEY_REPEAT_S)
+                await asyncio.sleep(0.5)
                 seen["streams"] = app.query_one("#streams", DataTable).row_count
                 seen["output_dir"] = recorder().get("output_dir")
-                await pilot.press("y")
+                seen["keys"] = sum(what.startswith("teleop:") for _, what in app.sent)
+                key("y")
                 await wait_for(lambda: not app.is_running, 5.0, "the console to end after the last episode")
         asyncio.run(operate())
 
@@ -159,6 +167,7 @@ def test_record_console_keys_start_drive_and_mark_the_episode_on_the_graph_it_st
     code = main(["record", "--sim", "--driver", "teleop", "--console", "--episodes", "1", "--out", str(out),
                  "--operator", "ana", "--domain-id", str(ros_domain_id), *SIM])
     assert code == 0 and "1 episode file(s)" in capsys.readouterr().out
+    assert seen["keys"] >= 10
     assert seen["streams"] >= 3 and seen["output_dir"] == str(out.resolve())  # the recorder's own status keys
     check_episode(out, tmp_path)
 
