@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import queue
 
 import pytest
 
@@ -91,3 +92,29 @@ def test_streams_list_every_topic_with_a_rate_or_a_drop_count_and_a_silent_recor
            "dropped_frames": {"/joint_states": 1}}
     assert stream_rows({"recorder": rec}) == [("/arm/command", "50.0", "0"), ("/joint_states", "99.5", "1")]
     assert "not heard yet" in recorder_lines({})[0]
+
+
+def test_an_update_that_arrives_while_the_app_exits_is_dropped_not_raised():
+    # the drain timer can tick once more after the widgets are gone (seen flaking a graph test)
+    updates = queue.SimpleQueue()
+    app = OperatorConsole(updates=updates)
+    run(app, lambda pilot: pilot.pause())
+    updates.put({"instruction": "late"})
+    app.drain_updates()
+    assert app.status["instruction"] == "late"
+
+
+def test_until_ends_the_app_once_it_is_true():
+    done = []
+    app = OperatorConsole(until=lambda: bool(done))
+
+    async def script(pilot):
+        await pilot.pause(0.3)
+        assert app.is_running
+        done.append(True)
+        end = asyncio.get_running_loop().time() + 5.0
+        while app.is_running and asyncio.get_running_loop().time() < end:
+            await asyncio.sleep(0.05)
+        assert not app.is_running
+
+    run(app, script)

@@ -25,6 +25,7 @@ from typing import Any
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.widgets import DataTable, Footer, Header, Static
 
 from roboalign.console import status as fmt
@@ -108,7 +109,10 @@ class OperatorConsole(App):
             except queue.Empty:
                 break
         if merged:
-            self.set_status(merged)
+            try:
+                self.set_status(merged)
+            except NoMatches:  # a tick while the app exits: its widgets are already gone, nothing to draw
+                pass
 
     # ---- status -----------------------------------------------------------------------------
     def set_status(self, update: Mapping[str, Any]) -> None:
