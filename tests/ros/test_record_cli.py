@@ -64,6 +64,14 @@ def test_the_expert_on_a_real_robot_is_refused(record_command, tmp_path, capsys)
     assert "the scripted expert needs the simulator" in capsys.readouterr().err
 
 
+def test_teleop_on_an_arm_graph_drives_with_that_arms_robot_spec():
+    graph = recording_graph(load_graph(default_graph_path("rollout_robot_fr3")), "teleop")
+    names = {n.name for n in graph.nodes}
+    assert "teleop" in names and not {"policy", "executor"} & names
+    assert graph.node("teleop").parameters["robot"] == graph.node("safety").parameters["robot"] == "configs/robots/fr3.yaml"
+    assert graph.node("recorder").parameters["robot"] == "configs/robots/fr3.yaml"
+
+
 def test_any_graph_gets_the_recorder_with_its_safety_nodes_robot(tmp_path):
     graph = recording_graph(load_graph(default_graph_path("rollout_robot_sim")), "expert")
     recorder = graph.node("recorder")

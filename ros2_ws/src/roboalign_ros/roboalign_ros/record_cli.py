@@ -77,16 +77,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 # ---- the graph ------------------------------------------------------------------------------
 def recording_graph(graph, driver: str):
     """`graph` with a recorder node (record_sim.yaml's, when it has none) and, for teleop, the
-    teleop node in place of policy and executor."""
+    teleop node in place of policy and executor. Both added nodes take the robot of the graph's
+    safety node: a real arm's RobotSpec, not the sim arm's defaults (joint names, limits, IK)."""
     from roboalign_ros.graph import default_graph_path, load_graph
 
     nodes = {n.name: n for n in graph.nodes}
+    robot = nodes["safety"].parameters.get("robot") if "safety" in nodes else None
+    with_robot = {} if robot is None else {"robot": robot}
     if "recorder" not in nodes:
         recorder = load_graph(default_graph_path("record_sim")).node("recorder")
-        if "safety" in nodes and "robot" in nodes["safety"].parameters:
-            recorder = dataclasses.replace(recorder, parameters={**recorder.parameters,
-                                                                 "robot": nodes["safety"].parameters["robot"]})
-        nodes["recorder"] = recorder
+        nodes["recorder"] = dataclasses.replace(recorder, parameters={**recorder.parameters, **with_robot})
     if driver == "teleop":
         if importlib.util.find_spec(TELEOP_MODULE) is None:
             raise UsageError(f"--driver teleop needs the teleop node ({TELEOP_CLASS}), which is not installed in "
@@ -96,7 +96,7 @@ def recording_graph(graph, driver: str):
         nodes.pop("policy", None)
         nodes.pop("executor", None)  # teleop commands /arm/command_raw itself, through the safety node
         nodes.setdefault("teleop", NodeSpec(name="teleop", package="roboalign_ros", executable="teleop_node",
-                                            node_class=TELEOP_CLASS, executor="teleop"))
+                                            node_class=TELEOP_CLASS, executor="teleop", parameters=with_robot))
     return dataclasses.replace(graph, name=f"{graph.name}+record", nodes=tuple(nodes.values()))
 
 
