@@ -2,7 +2,8 @@
 operator's start, keys and success (on the topics the console uses) drive the arm through the
 safety node while the recorder records; the sealed episode loads, moved, kept every command in
 the sim arm's limits and exports to LeRobot v3. `--console` puts the same operator in the
-textual console (driven here through textual's pilot) and refuses without a terminal."""
+textual console (driven here through textual's pilot), also beside the scripted expert, and
+refuses without a terminal."""
 from __future__ import annotations
 
 import asyncio
@@ -121,55 +122,95 @@ def test_teleop_keys_drive_a_recorded_sim_episode_that_stays_in_the_limits_and_e
     check_episode(out, tmp_path)
 
 
+class Operator:
+    """The operator at `roboalign record --console`: `script(operator)` runs against the real
+    app through textual's pilot, in place of record_cli.run_app (the terminal's app.run())."""
+
+    def __init__(self, script) -> None:
+        self.script = script
+        self.app = None
+        self.pilot = None
+
+    def run_app(self, app) -> None:
+        async def operate() -> None:
+            async with app.run_test(size=(120, 40)) as pilot:
+                self.app, self.pilot = app, pilot
+                await self.script(self)
+                await self.wait_for(lambda: not app.is_running, 10.0, "the console to end after the last episode")
+        asyncio.run(operate())
+
+    async def wait_for(self, condition, timeout: float, what: str) -> None:
+        end = time.monotonic() + timeout
+        while not condition():
+            assert time.monotonic() < end, f"timed out after {timeout} s waiting for {what}"
+            await asyncio.sleep(0.02)
+
+    def key(self, char: str) -> None:
+        """A key as the terminal driver delivers it. Not pilot.press: that waits for the process
+        to go idle (up to 1 s per key), and this process runs the whole graph."""
+        from textual import events
+
+        self.app.post_message(events.Key(char, char))
+
+    def recorder(self) -> dict:
+        return self.app.status.get("recorder") or {}
+
+
+def record_with_console(args: list[str], script, monkeypatch) -> int:
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True, raising=False)
+    monkeypatch.setattr(record_cli, "run_app", Operator(script).run_app)
+    return main(["record", "--sim", "--console", *args, *SIM])
+
+
 def test_record_console_keys_start_drive_and_mark_the_episode_on_the_graph_it_started(
         record_command, ros_domain_id, tmp_path, capsys, monkeypatch):  # noqa: F811
     pytest.importorskip("textual")
-    from textual import events
     from textual.widgets import DataTable
 
     out = tmp_path / "demos"
     seen: dict = {}
 
-    def pilot_run(app) -> None:
-        async def operate() -> None:
-            async with app.run_test(size=(120, 40)) as pilot:
-                async def wait_for(condition, timeout: float, what: str) -> None:
-                    end = time.monotonic() + timeout
-                    while not condition():
-                        assert time.monotonic() < end, f"timed out after {timeout} s waiting for {what}"
-                        await pilot.pause(0.02)
+    async def script(op: Operator) -> None:
+        await op.wait_for(lambda: op.recorder().get("state") == "idle" and (op.app.status.get("teleop") or {})
+                          .get("published"), 30.0, "the recorder and teleop on screen")
+        op.key("r")
+        await op.wait_for(lambda: op.recorder().get("state") == "recording", 5.0, "recording on screen")
+        end = time.monotonic() + KEYS_S
+        while time.monotonic() < end:
+            op.key("i")
+            op.key("u")
+            await asyncio.sleep(KEY_REPEAT_S)
+        await asyncio.sleep(0.5)
+        seen["streams"] = op.app.query_one("#streams", DataTable).row_count
+        seen["output_dir"] = op.recorder().get("output_dir")
+        seen["keys"] = sum(what.startswith("teleop:") for _, what in op.app.sent)
+        op.key("y")
 
-                def key(char: str) -> None:
-                    """A key as the terminal driver delivers it. Not pilot.press: that waits for
-                    the process to go idle (1 s per key), and this one runs the whole graph."""
-                    app.post_message(events.Key(char, char))
-
-                recorder = lambda: app.status.get("recorder") or {}  # noqa: E731
-                await wait_for(lambda: recorder().get("state") == "idle" and (app.status.get("teleop") or {})
-                               .get("published"), 30.0, "the recorder and teleop on screen")
-                key("r")
-                await wait_for(lambda: recorder().get("state") == "recording", 5.0, "recording on screen")
-                end = time.monotonic() + KEYS_S
-                while time.monotonic() < end:
-                    key("i")
-                    key("u")
-                    await asyncio.sleep(KEY_REPEAT_S)
-                await asyncio.sleep(0.5)
-                seen["streams"] = app.query_one("#streams", DataTable).row_count
-                seen["output_dir"] = recorder().get("output_dir")
-                seen["keys"] = sum(what.startswith("teleop:") for _, what in app.sent)
-                key("y")
-                await wait_for(lambda: not app.is_running, 5.0, "the console to end after the last episode")
-        asyncio.run(operate())
-
-    monkeypatch.setattr(sys.stdin, "isatty", lambda: True, raising=False)
-    monkeypatch.setattr(record_cli, "run_app", pilot_run)
-    code = main(["record", "--sim", "--driver", "teleop", "--console", "--episodes", "1", "--out", str(out),
-                 "--operator", "ana", "--domain-id", str(ros_domain_id), *SIM])
+    code = record_with_console(["--driver", "teleop", "--episodes", "1", "--out", str(out), "--operator", "ana",
+                                "--domain-id", str(ros_domain_id)], script, monkeypatch)
     assert code == 0 and "1 episode file(s)" in capsys.readouterr().out
     assert seen["keys"] >= 10
     assert seen["streams"] >= 3 and seen["output_dir"] == str(out.resolve())  # the recorder's own status keys
     check_episode(out, tmp_path)
+
+
+def test_record_console_with_the_expert_lets_the_operator_discard_and_ends_with_the_last_episode(
+        record_command, ros_domain_id, tmp_path, capsys, monkeypatch):  # noqa: F811
+    pytest.importorskip("textual")
+    out = tmp_path / "demos"
+
+    async def script(op: Operator) -> None:
+        await op.wait_for(lambda: op.recorder().get("state") == "recording", 30.0, "the expert's first episode")
+        op.key("d")  # the operator throws the first one away; the expert carries on
+        await op.wait_for(lambda: op.recorder().get("discarded") == 1, 5.0, "the discard")
+
+    code = record_with_console(["--episodes", "2", "--seed", "3", "--out", str(out), "--max-seconds", "15",
+                                "--domain-id", str(ros_domain_id)], script, monkeypatch)
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert "episode of seed 3: discarded by the operator" in printed  # printed once the console is gone
+    assert "episode 000000 seed 4: success" in printed and "1 episode file(s)" in printed
+    assert [p.name for p in find_recordings(out)] == ["episode_000000.mcap"]
 
 
 def test_record_console_without_a_terminal_is_refused_in_one_line(record_command, tmp_path, capsys, monkeypatch):  # noqa: F811
