@@ -2,8 +2,8 @@
 operator's start, keys and success (on the topics the console uses) drive the arm through the
 safety node while the recorder records; the sealed episode loads, moved, kept every command in
 the sim arm's limits and exports to LeRobot v3. `--console` puts the same operator in the
-textual console (driven here through textual's pilot), also beside the scripted expert, and
-refuses without a terminal."""
+textual console (driven here through textual's pilot), also beside the scripted expert; a
+SIGTERM ends the console and keeps the episode as a flagged partial; no terminal, no console."""
 from __future__ import annotations
 
 import asyncio
@@ -194,7 +194,7 @@ def test_record_console_keys_start_drive_and_mark_the_episode_on_the_graph_it_st
     check_episode(out, tmp_path)
 
 
-def test_record_console_with_the_expert_lets_the_operator_discard_and_ends_with_the_last_episode(
+def test_record_console_with_the_expert_takes_an_operator_discard_and_a_sigterm_keeps_the_partial(
         record_command, ros_domain_id, tmp_path, capsys, monkeypatch):  # noqa: F811
     pytest.importorskip("textual")
     out = tmp_path / "demos"
@@ -203,14 +203,19 @@ def test_record_console_with_the_expert_lets_the_operator_discard_and_ends_with_
         await op.wait_for(lambda: op.recorder().get("state") == "recording", 30.0, "the expert's first episode")
         op.key("d")  # the operator throws the first one away; the expert carries on
         await op.wait_for(lambda: op.recorder().get("discarded") == 1, 5.0, "the discard")
+        await op.wait_for(lambda: op.recorder().get("state") == "recording", 15.0, "the expert's second episode")
+        os.kill(os.getpid(), signal.SIGTERM)  # a closed terminal, systemd, a timeout: the console ends
 
-    code = record_with_console(["--episodes", "2", "--seed", "3", "--out", str(out), "--max-seconds", "15",
+    code = record_with_console(["--episodes", "3", "--seed", "3", "--out", str(out), "--max-seconds", "15",
                                 "--domain-id", str(ros_domain_id)], script, monkeypatch)
     printed = capsys.readouterr().out
     assert code == 0, printed
+    assert "interrupted (SIGTERM)" in printed
     assert "episode of seed 3: discarded by the operator" in printed  # printed once the console is gone
-    assert "episode 000000 seed 4: success" in printed and "1 episode file(s)" in printed
-    assert [p.name for p in find_recordings(out)] == ["episode_000000.mcap"]
+    assert find_recordings(out) == [] and [p.name for p in find_recordings(out, include_partial=True)] == [
+        "episode_000000.partial.mcap"]
+    partial = read_recording(out / "episode_000000.partial.mcap")
+    assert partial.partial and partial.episode_metadata["seed"] == 4
 
 
 def test_record_console_without_a_terminal_is_refused_in_one_line(record_command, tmp_path, capsys, monkeypatch):  # noqa: F811

@@ -19,7 +19,8 @@ stops, discards and marks episodes on /recorder/command (the operator console, o
 console`) runs in this terminal, attached to the graph this command started: the recorder's
 status, its keys (start / stop / discard / success / failure), the e-stop (the console is an
 e-stop source, as estop_node), and with --driver teleop the teleop keys. The nodes' logs then go
-to ROS's log files instead of the terminal. It ends with the last episode or `q`.
+to ROS's log files instead of the terminal. It ends with the last episode, `q`, or SIGTERM /
+SIGHUP (Ctrl-C is the console's own key: it says to quit with `q`).
 
 Any graph without a node named `recorder` gets the one of config/record_sim.yaml (its robot
 taken from the graph's safety node). Files: docs/data.md, "Recording". Interrupted mid-episode
@@ -32,6 +33,7 @@ import argparse
 import dataclasses
 import importlib.util
 import os
+import signal
 import sys
 import threading
 import time
@@ -246,12 +248,23 @@ def _check_console() -> None:
 
 
 def _run_console(runner, args: argparse.Namespace, until) -> None:
-    """The operator console on the graph's own Context until `until()` or `q`."""
+    """The operator console on the graph's own Context until `until()`, `q`, or SIGTERM / SIGHUP
+    (which end the console the same way, instead of unwinding through textual's event loop)."""
     from roboalign_ros.console_cli import bridged_console
 
-    with bridged_console(runner.context, teleop_keys=args.driver == "teleop", until=until) as app:
-        run_app(app)
+    signalled: list[str] = []
+    previous = {sig: signal.signal(sig, lambda signum, _frame: signalled.append(signal.Signals(signum).name))
+                for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        with bridged_console(runner.context, teleop_keys=args.driver == "teleop",
+                             until=lambda: bool(signalled) or until()) as app:
+            run_app(app)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     print(f"node logs of this session: {_ros_log_dir()}/*_{os.getpid()}_*.log", flush=True)
+    if signalled:
+        print(f"interrupted ({signalled[0]})", flush=True)
 
 
 def run_app(app) -> None:
