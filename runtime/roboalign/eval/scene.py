@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import dataclasses
 
+import mujoco
 import numpy as np
 
 from roboalign.eval import suites
 from roboalign.sim import tasks
 from roboalign.sim.arm import ARM_XML, SimArm, load_model
 from roboalign.sim.tasks import TaskInfo
-
-import mujoco  # noqa: E402  (roboalign.sim.arm configured the GL backend before this import)
 
 VIDEO_CAMERA = "front"
 PARK_X = 3.0  # m: unused distractors rest on the floor here, behind the front camera

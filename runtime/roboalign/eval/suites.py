@@ -133,7 +133,7 @@ class EpisodeVariant:
     family: str                                  # touch | push | multistep
     instruction: str
     targets: tuple[str, ...]                     # block names in the order to reach them
-    condition: str                               # coarse label of the variation (per-task table)
+    condition: str                               # coarse label of what varies (per-condition table)
     target_xy: tuple[float, float] | None = None  # positions_ood: where the target block goes
     distractors: tuple[Distractor, ...] = ()
     appearance: Appearance | None = None
@@ -181,7 +181,7 @@ def draw_variant(suite: Suite | str, seed: int) -> EpisodeVariant:
     info, layout = tasks.sample_task(int(seed), s.sim_family)
     rng = variant_rng(s.name, seed)
     kw: dict[str, Any] = {}
-    condition = info.colour
+    condition = "training distribution" if s.family != "multistep" else "two touches in order"
     targets: tuple[str, ...] = (info.target,)
     instruction = info.instruction
     if s.family == "multistep":
@@ -189,7 +189,6 @@ def draw_variant(suite: Suite | str, seed: int) -> EpisodeVariant:
         targets = (info.target, f"{second}_block")
         template = SEQUENCE_TEMPLATES[int(rng.integers(len(SEQUENCE_TEMPLATES)))]
         instruction = template.format(a=info.colour, b=second)
-        condition = f"{info.colour} then {second}"
     if s.ood_positions:
         others = [xy for n, xy in layout.block_xy.items() if n != info.target]
         xy = _ood_position(rng, others)
