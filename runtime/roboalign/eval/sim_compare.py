@@ -49,7 +49,7 @@ def paired(base: dict[tuple[str, int], bool], other: dict[tuple[str, int], bool]
     d, lo, hi = stats.paired_difference(both, only_a, only_b, neither)
     return {"n": len(keys), "both": both, "only_baseline": only_a, "only_this": only_b, "neither": neither,
             "difference": round(d, 4), "newcombe95": [round(lo, 4), round(hi, 4)],
-            "mcnemar_p": round(stats.mcnemar_exact(only_a, only_b), 5)}
+            "mcnemar_p": float(f"{stats.mcnemar_exact(only_a, only_b):.4g}")}
 
 
 def _rate(results: dict[tuple[str, int], bool], keys: list[tuple[str, int]]) -> dict[str, Any]:
@@ -81,6 +81,10 @@ def compare_runs(folders: list[Path], labels: list[str] | None = None, baseline:
             "baseline": labels[baseline], "suites": suites, "rows": rows}
 
 
+def _p_text(p: float) -> str:
+    return "< 1e-4" if p < 1e-4 else f"{p:.2g}"
+
+
 def markdown_table(report: dict[str, Any]) -> str:
     labels, b = report["labels"], report["labels"].index(report["baseline"])
     head = ["suite"] + [f"{lab} success [Wilson 95%]" for lab in labels]
@@ -98,7 +102,7 @@ def markdown_table(report: dict[str, Any]) -> str:
             lo, hi = p["newcombe95"]
             verdict = "" if lo <= 0.0 <= hi else (", better" if p["difference"] > 0 else ", worse")
             cells.append(f"{100 * p['difference']:+.0f} pts [{100 * lo:+.0f}, {100 * hi:+.0f}] "
-                         f"(n {p['n']}, p {p['mcnemar_p']:.3g}{verdict})")
+                         f"(n {p['n']}, p {_p_text(p['mcnemar_p'])}{verdict})")
         lines.append("| " + " | ".join(cells) + " |")
     notes = [f"{lab}: `{f}`" + (f" (policy {pol})" if pol else "")
              for lab, f, pol in zip(labels, report["folders"], report["policies"])]

@@ -203,8 +203,7 @@ def draw_variant(suite: Suite | str, seed: int) -> EpisodeVariant:
     if s.appearance:
         kw["appearance"] = _appearance(rng)
         a = kw["appearance"]
-        light = "dim" if a.light_gain < 0.6 else "bright" if a.light_gain > 1.2 else "normal"
-        condition = f"{light} light, {a.table} table"
+        condition = "dim light" if a.light_gain < 0.6 else "bright light" if a.light_gain > 1.2 else "normal light"
     if s.camera:
         kw["camera"] = _camera(rng)
         turn = float(np.rad2deg(np.linalg.norm(kw["camera"].turn)))
