@@ -8,7 +8,8 @@ changes material, light and headlight colours (colour_lighting) or the front cam
 first, so nothing carries over from one episode to the next. Suites without distractors use
 sim/assets/arm.xml unchanged.
 
-It also watches what the hand touches: `wrong_object` names the first object other than the
+It also records `closest_m`, the closest the tool centre point came to the top of the current
+target (m), and watches what the hand touches: `wrong_object` names the first object other than the
 current target on which the touch condition (tasks.touch_condition: fingertips on its top or the
 hand in contact) held for tasks.SUCCESS_HOLD_S. The multistep family ("touch the red block then
 the blue block") succeeds when the touches happen in order, each held for SUCCESS_HOLD_S; its
@@ -95,6 +96,7 @@ class EvalArm(SimArm):
         self._all_geoms = {n: model.geom(f"{n}_geom").id for n in (*tasks.OBJECT_NAMES, *self._distractor_bodies)}
         self.variant: suites.EpisodeVariant | None = None
         self.wrong_object = ""
+        self.closest_m = float("inf")
         self._held: dict[str, float] = {}
         self._step = 0
         self._step_held = 0.0
@@ -131,6 +133,7 @@ class EvalArm(SimArm):
             self._task = info
         self.variant = variant
         self.wrong_object = ""
+        self.closest_m = float("inf")
         self._held = {}
         self._step, self._step_held = 0, 0.0
         for camera in self._cameras.values():
@@ -192,6 +195,8 @@ class EvalArm(SimArm):
         return bool(np.any((pairs[:, 0] == gid) & hand[:, 1]) or np.any((pairs[:, 1] == gid) & hand[:, 0]))
 
     def _check_task(self, elapsed_s: float) -> None:
+        target = self.data.xpos[self._block_bodies[self.current_target]] + np.array([0.0, 0.0, tasks.BLOCK_HALF])
+        self.closest_m = min(self.closest_m, float(np.linalg.norm(self.data.site_xpos[self._tcp_site] - target)))
         allowed = set(self.targets[: self._step + 1])  # the current target and those done
         placed = {d.name for d in self.variant.distractors}
         for obj in list(self._block_bodies) + sorted(placed):

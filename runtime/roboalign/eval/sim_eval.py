@@ -34,6 +34,7 @@ from roboalign.eval.suites import SUITES, json_safe
 FAILURES = ("timeout", "wrong_object", "safety", "policy_error")
 SAFETY_STOPS = ("estopped", "rejected", "hold", "watchdog_trips", "workspace")
 SAFETY_KEYS = ("limited", "clamped", "workspace", "rejected", "hold", "estopped", "watchdog_trips")
+NEAR_MISS_MM = 60.0       # a timeout this close to the target's top is a near miss
 VIDEO_SIZE = (240, 320)   # (height, width) of the rollout videos and contact sheets
 VIDEO_PERIOD_S = 0.1      # sim seconds between video frames
 
@@ -67,6 +68,7 @@ class EpisodeRecord:
     failure: str                      # "" or one of FAILURES
     wrong_object: str
     steps_done: int                   # sub-goals reached (multistep: touches in order)
+    closest_mm: float                 # closest approach of the fingertips to the current target's top
     steps: int                        # control ticks
     sim_s: float
     wall_s: float
@@ -152,7 +154,8 @@ class Evaluator:
             suite=suite, seed=seed, family=v.family, instruction=arm.task.instruction, targets=list(v.targets),
             condition=v.condition, success=r.success,
             failure=failure_category(r.success, loop.policy_errors, arm.wrong_object, loop.safety),
-            wrong_object=arm.wrong_object, steps_done=arm.steps_done, steps=loop.steps,
+            wrong_object=arm.wrong_object, steps_done=arm.steps_done, closest_mm=round(1000 * arm.closest_m, 1),
+            steps=loop.steps,
             sim_s=round(loop.duration_s, 3), wall_s=round(loop.wall_s, 3), policy_calls=loop.policy_calls,
             policy_errors=loop.policy_errors, first_error=loop.first_error,
             infer_ms={**stats.percentiles(loop.infer_ms), "max": round(max(loop.infer_ms, default=0.0), 3),
@@ -280,6 +283,9 @@ def aggregate(records: list[EpisodeRecord]) -> dict[str, Any]:
         "wilson95": [round(lo, 4), round(hi, 4)],
         "failures": {f: sum(r.failure == f for r in records) for f in FAILURES},
         "wrong_objects": _count(r.wrong_object for r in records if r.failure == "wrong_object"),
+        # Timeouts whose fingertips came within NEAR_MISS_MM of the target's top: it found the
+        # block but did not settle within tasks.TOUCH_RADIUS (30 mm) for the hold time.
+        "near_misses": sum(r.failure == "timeout" and r.closest_mm < NEAR_MISS_MM for r in records),
         "infer_ms": {**stats.percentiles(infer), "max": round(max(infer, default=0.0), 3), "calls": len(infer)},
         "safety": {key: sum(r.safety.get(key, 0) for r in records) for key in SAFETY_KEYS},
         "episodes_with_safety_interventions": sum(any(r.safety.get(key, 0) for key in SAFETY_KEYS) for r in records),

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from roboalign.eval.sim_eval import FAILURES, EpisodeRecord
+from roboalign.eval.sim_eval import FAILURES, NEAR_MISS_MM, EpisodeRecord
 
 FAILURE_TEXT = {"timeout": "timeout", "wrong_object": "wrong object", "safety": "safety stop",
                 "policy_error": "policy error"}
@@ -48,6 +48,8 @@ def rate_text(agg: dict[str, Any]) -> str:
 
 def failures_text(agg: dict[str, Any]) -> str:
     parts = [f"{FAILURE_TEXT[f]} {agg['failures'][f]}" for f in FAILURES if agg["failures"].get(f)]
+    if agg.get("near_misses"):
+        parts[0] += f" ({agg['near_misses']} within {NEAR_MISS_MM / 10:.0f} cm)"
     return ", ".join(parts) or "–"
 
 
@@ -92,10 +94,10 @@ def markdown(summary: dict[str, Any], plots: list[str] | None, sheets: dict[str,
         f"- seeds {summary['seeds'][0]}..{summary['seeds'][1]} in every suite ({cfg['episodes']} episodes each), "
         f"at most {cfg['max_seconds']:g} s of sim time per episode; {cfg['workers']} worker(s), "
         f"{summary['wall_s']:.0f} s wall",
-        "- success rate with its Wilson 95% interval; failure categories: timeout, wrong object (the touch "
-        "condition held on another object), safety stop (estop, rejected, hold, watchdog, workspace), policy "
-        "error (infer raised)",
-        f"- command: `roboalign eval sim --policy {summary['policy']} --suite {','.join(cfg['suites'])} "
+        "- success rate with its Wilson 95% interval; failure categories: timeout (in brackets: how many of "
+        f"them came within {NEAR_MISS_MM / 10:.0f} cm of the target's top), wrong object (the touch condition held "
+        "on another object), safety stop (estop, rejected, hold, watchdog, workspace), policy error (infer raised)",
+        f"- command: `roboalign eval sim --policy {summary['policy']} --suite {_suites_arg(cfg['suites'])} "
         f"--episodes {cfg['episodes']} --seed {cfg['seed']}`",
         "",
         "## Per suite",
@@ -118,6 +120,12 @@ def markdown(summary: dict[str, Any], plots: list[str] | None, sheets: dict[str,
         for suite, (path, captions) in sheets.items():
             lines += [f"### {suite}", "", f"![{suite}]({path})", ""] + [f"- {c}" for c in captions] + [""]
     return "\n".join(lines)
+
+
+def _suites_arg(names: list[str]) -> str:
+    from roboalign.eval.suites import SUITES
+
+    return "all" if list(names) == list(SUITES) else ",".join(names)
 
 
 def _plots(out: Path, summary: dict[str, Any]) -> list[str] | None:
