@@ -186,7 +186,7 @@ def _save(fig, path: Path) -> Path:
 def _contact_sheets(out: Path, records: list[EpisodeRecord]) -> dict[str, tuple[str, list[str]]]:
     """contact/<suite>.png: one row of frames per recorded episode with a green (success) or red
     (failure) bar at its left; returns suite -> (path, one caption per row)."""
-    from roboalign.sim.cli import write_png
+    from PIL import Image  # a declared dependency (pillow)
 
     sheets = {}
     by_suite: dict[str, list[EpisodeRecord]] = {}
@@ -205,7 +205,7 @@ def _contact_sheets(out: Path, records: list[EpisodeRecord]) -> dict[str, tuple[
         width = max(r.shape[1] for r in rows)
         rows = [np.pad(r, ((0, 4), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
         (out / "contact").mkdir(exist_ok=True)
-        write_png(out / "contact" / f"{suite}.png", np.concatenate(rows, axis=0))
+        Image.fromarray(np.concatenate(rows, axis=0)).save(out / "contact" / f"{suite}.png")
         captions = [f"row {i + 1}: seed {r.seed}, '{r.instruction}': "
                     + ("success" if r.success else FAILURE_TEXT[r.failure])
                     + (f" ({r.wrong_object})" if r.failure == "wrong_object" else "")
