@@ -1,6 +1,9 @@
-"""`roboalign eval ...`: offline metrics of trained checkpoints.
+"""`roboalign eval ...`: offline metrics of trained checkpoints and closed-loop simulation suites.
 
     roboalign eval tokens --ckpt outputs/stage1_tiny --data outputs/sim_data/val [--json out.json]
+    roboalign eval probe ...            (stage2_cli.py)
+    roboalign eval sim ...              (sim_cli.py: closed-loop simulation suites)
+    roboalign eval compare ...          (compare_cli.py: eval-sim folders or checkpoints)
 
 Mistakes (a missing or damaged checkpoint, missing data, a flag out of range) are one line and
 exit 2 (roboalign.errors). No heavy imports here: torch/transformers load inside the command
@@ -42,7 +45,7 @@ def _tokens(args: argparse.Namespace) -> int:
 
 
 def register(subparsers) -> None:
-    ev = subparsers.add_parser("eval", help="offline evaluation of checkpoints")
+    ev = subparsers.add_parser("eval", help="evaluation: checkpoints offline, policies closed-loop in the sim suites")
     sub = ev.add_subparsers(dest="eval_command", metavar="WHAT")
 
     tok = sub.add_parser("tokens", help="held-out FAST token accuracy, valid rate, decoded-action L1 vs baselines")
@@ -59,10 +62,12 @@ def register(subparsers) -> None:
     tok.add_argument("--quiet", action="store_true", help="no progress lines")
     tok.set_defaults(func=_tokens)
 
-    # Other evaluations (`eval probe`, closed-loop suites) register their parsers here, on `sub`.
-    from roboalign.eval import stage2_cli  # stage 2: `eval probe`, `eval compare`
+    # Other evaluations register their parsers here, on `sub`.
+    from roboalign.eval import compare_cli, sim_cli, stage2_cli
 
-    stage2_cli.register(sub)
+    stage2_cli.register(sub)   # `eval probe`
+    sim_cli.register(sub)      # `eval sim`: closed-loop suites
+    compare_cli.register(sub)  # `eval compare`: eval-sim folders or checkpoints, side by side
     from roboalign.eval import libero_cli  # `eval libero`: the client runs in .venv-libero
 
     libero_cli.register(sub)

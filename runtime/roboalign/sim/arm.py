@@ -67,6 +67,8 @@ class SimArm(Robot):
         renders them), a subset of `camera_names`; () renders nothing, which is what fast
         data-free rollouts (tests, success-rate sweeps, the scripted expert) use.
     task_family: default family for `reset()` ("touch" or "push").
+    model: a compiled variant of sim/assets/arm.xml (e.g. with extra bodies, roboalign.eval.scene);
+        None loads arm.xml itself.
 
     Connected from construction (connect() is a no-op then); close() is disconnect().
     Not thread-safe: the offscreen GL context is bound to the thread that first renders, so
@@ -78,10 +80,11 @@ class SimArm(Robot):
         render_size: tuple[int, int] = (128, 128),
         cameras: tuple[str, ...] | list[str] = ("front",),
         task_family: str = "touch",
+        model: mujoco.MjModel | None = None,
     ) -> None:
         if task_family not in tasks.FAMILIES:
             raise ValueError(f"unknown task family {task_family!r}: choose one of {tasks.FAMILIES}")
-        self.model = load_model()
+        self.model = model if model is not None else load_model()
         self.data = mujoco.MjData(self.model)
         self.task_family = task_family
         self.render_size = (int(render_size[0]), int(render_size[1]))
@@ -204,7 +207,12 @@ class SimArm(Robot):
             k = min(n, self._substeps_per_check)
             mujoco.mj_step(self.model, self.data, nstep=k)
             n -= k
-            self._latch.update(self._success_condition(), k * ts)
+            self._check_task(k * ts)
+
+    def _check_task(self, elapsed_s: float) -> None:
+        """Once per control period of sim time: update the success latch (`elapsed_s` since the
+        last check). Evaluation scenes (roboalign.eval.scene) extend this."""
+        self._latch.update(self._success_condition(), elapsed_s)
 
     # ---------------------------------------------------------------------------------- state
     def joint_positions(self) -> np.ndarray:
