@@ -59,6 +59,15 @@ def register(subparsers) -> None:
     tok.add_argument("--quiet", action="store_true", help="no progress lines")
     tok.set_defaults(func=_tokens)
 
+    loc = sub.add_parser("locate", help="localisation probe: named block's xy from frozen backbone features (cm)")
+    loc.add_argument("--config", required=True, help="a stage-3 head config (backbone, data.train, data.val, cache)")
+    loc.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a config value, e.g. --set backbone=outputs/stage1_grounded (repeatable)")
+    loc.add_argument("--steps", type=int_range(1), default=1500, help="probe training steps (batch 64)")
+    loc.add_argument("--threads", type=int_range(1, 64), default=1, help="torch threads")
+    loc.add_argument("--json", default=None, help="also write the result as JSON to this file")
+    loc.set_defaults(func=lambda a: __import__("roboalign.eval.locate", fromlist=["main_locate"]).main_locate(a))
+
     # Other evaluations (`eval probe`, closed-loop suites) register their parsers here, on `sub`.
     from roboalign.eval import stage2_cli  # stage 2: `eval probe`, `eval compare`
 
