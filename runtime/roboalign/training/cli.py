@@ -33,7 +33,12 @@ def _make_data(args: argparse.Namespace) -> int:
     if args.grounding_only:
         if not args.grounding_per_episode:
             raise UsageError("--grounding-only needs --grounding-per-episode > 0")
-        manifest = add_grounding(Path(args.out), cfg)
+        path = Path(args.out) / "manifest.json"
+        manifest = json.loads(path.read_text()) if path.is_file() else {"splits": {}}
+        manifest = add_grounding(Path(args.out), cfg, manifest)
+        manifest.setdefault("config", {})["grounding_per_episode"] = cfg.grounding_per_episode
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(manifest, indent=2))
     else:
         manifest = make_sim_data(args.out, cfg)
     print(json.dumps(manifest["splits"], indent=2))
