@@ -97,7 +97,7 @@ def fit_locate_probe(train_fs, train_labels: np.ndarray, val_fs, val_labels: np.
         loss.backward()
         opt.step()
         if step % 250 == 0 or step == steps - 1:
-            log(f"locate probe: step {step} loss {float(loss):.4f} ({time.perf_counter() - t0:.0f} s)")
+            log(f"locate probe: step {step} loss {float(loss.detach()):.4f} ({time.perf_counter() - t0:.0f} s)")
     probe.eval()
     preds, colours = [], []
     with torch.no_grad():
