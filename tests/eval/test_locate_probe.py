@@ -26,9 +26,9 @@ def test_probe_locates_a_position_the_features_hold_and_not_one_they_do_not():
     rng = np.random.default_rng(0)
     res = {}
     for informative in (True, False):
-        tr, ytr = _features(512, rng, informative)
-        va, yva = _features(128, rng, informative)
-        res[informative] = fit_locate_probe(tr, ytr, va, yva, steps=300, log=lambda _m: None)
+        tr, ytr = _features(384, rng, informative)
+        va, yva = _features(96, rng, informative)
+        res[informative] = fit_locate_probe(tr, ytr, va, yva, steps=250, log=lambda _m: None)
     assert res[True]["median_cm"] < 0.5 * res[True]["blind_median_cm"]
     assert res[True]["colour_accuracy"] > 0.9
     assert res[False]["median_cm"] > 0.8 * res[False]["blind_median_cm"]
