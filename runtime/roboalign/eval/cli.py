@@ -66,7 +66,7 @@ def register(subparsers) -> None:
     loc.add_argument("--steps", type=int_range(1), default=1500, help="probe training steps (batch 64)")
     loc.add_argument("--threads", type=int_range(1, 64), default=1, help="torch threads")
     loc.add_argument("--json", default=None, help="also write the result as JSON to this file")
-    loc.set_defaults(func=lambda a: __import__("roboalign.eval.locate", fromlist=["main_locate"]).main_locate(a))
+    loc.set_defaults(func=lambda a: __import__("roboalign.training.locate_cli", fromlist=["main_locate"]).main_locate(a))
 
     # Other evaluations (`eval probe`, closed-loop suites) register their parsers here, on `sub`.
     from roboalign.eval import stage2_cli  # stage 2: `eval probe`, `eval compare`

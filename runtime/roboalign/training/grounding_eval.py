@@ -1,10 +1,10 @@
 """How well a backbone answers the grounding VQA itself (held-out questions, greedy decoding).
 
-    python -m roboalign.eval.grounding_vqa CKPT outputs/sim_data/val/grounding/vqa.jsonl [--max 240]
+    python -m roboalign.training.grounding_eval CKPT outputs/sim_data/val/grounding/vqa.jsonl [--max 240]
 
 Per question type: exact-match rate; for locate_table the median xy error (cm) of the answers
 that parse (training/grounding.parse_table_answer) and the parse rate. This says whether stage 1
-learned to locate when *asked*, which the localisation probe (eval/locate.py) cannot tell apart
+learned to locate when *asked*, which the localisation probe (training/locate_probe.py) cannot tell apart
 from "the action prompt's features do not carry it".
 """
 from __future__ import annotations

@@ -20,7 +20,6 @@ features hold: a better figure means the backbone's features locate better.
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 
 import numpy as np
@@ -136,19 +135,3 @@ def run_locate(cfg, steps: int = 1500, threads: int = 1, log=print) -> LocateRes
     out = fit_locate_probe(train_fs, sim_target_labels(cfg.data.train, cfg), val_fs,
                            sim_target_labels(cfg.data.val, cfg), steps=steps, log=log)
     return LocateResult(**out, layer=layer, backbone=str(cfg.backbone))
-
-
-def main_locate(args) -> int:
-    from pathlib import Path
-
-    from roboalign.training.cli import load_run_config
-    from roboalign.training.head_config import HeadRunConfig
-
-    cfg = load_run_config(HeadRunConfig, args)
-    res = run_locate(cfg, steps=args.steps, threads=args.threads)
-    text = json.dumps(res.to_dict(), indent=2)
-    print(text)
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(text + "\n")
-    return 0

@@ -1,4 +1,4 @@
-"""Localisation probe (eval/locate.py) on synthetic features: it reads a position that is there."""
+"""Localisation probe (training/locate_probe.py) on synthetic features: it reads a position that is there."""
 from __future__ import annotations
 
 import numpy as np
@@ -21,7 +21,7 @@ def _features(n: int, rng, informative: bool):
 
 
 def test_probe_locates_a_position_the_features_hold_and_not_one_they_do_not():
-    from roboalign.eval.locate import fit_locate_probe
+    from roboalign.training.locate_probe import fit_locate_probe
 
     rng = np.random.default_rng(0)
     res = {}
