@@ -121,7 +121,7 @@ def test_wrong_types_are_refused_with_the_key(stage, setting, message, capsys):
     ("sft", ["train.max_steps=0"], "max_steps must be -1 (train num_train_epochs) or >= 1, got 0"),
     ("align", ["grpo.num_generations=3"], "per_device_train_batch_size (16) counts completions and must be a "
                                           "multiple of num_generations (3)"),
-    ("align", ["rewards.format=0", "rewards.action=0"], "rewards: at least one of format, action and l1"),
+    ("align", ["rewards.format=0", "rewards.action=0"], "rewards: at least one of format, action, l1 and symbol"),
     ("head", ["head.d_model=30"], "head: d_model 30 must divide by num_heads 4"),
     ("head", ["head.image_size=12"], "head: image_size must be 0 or a positive multiple of 8, got 12"),
     ("head", ["eval.family=grasp"], "eval: family 'grasp': use one of touch, push"),

@@ -131,7 +131,7 @@ def test_mixture_draws_sources_by_weight_and_repeats_a_small_source():
 def test_data_config_rejects_unknown_keys_and_source_kinds():
     with pytest.raises(ValueError, match="horizn: unknown key; did you mean horizon"):
         config.from_mapping(DataConfig, {"sources": [{"kind": "vqa", "path": "x"}], "horizn": 3})
-    with pytest.raises(ValueError, match="sources.0.kind: expected one of 'episodes', 'vqa', got 'videos'"):
+    with pytest.raises(ValueError, match="sources.0.kind: expected one of 'episodes', 'vqa', 'reasoning', got 'videos'"):
         config.from_mapping(DataConfig, {"sources": [{"kind": "videos", "path": "x"}]})
     with pytest.raises(ValueError, match="sources is empty"):
         config.from_mapping(DataConfig, {"sources": []})

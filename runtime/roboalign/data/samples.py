@@ -48,3 +48,10 @@ class VQASample:
     answer: str
     source: str = ""
     kind: str = dataclasses.field(default="vqa", init=False)
+
+
+@dataclasses.dataclass
+class ReasoningSample:
+    """A robot frame to be trained as a reasoning chat (`<think>` plan, then the action span)."""
+
+    robot: RobotSample

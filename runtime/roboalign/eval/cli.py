@@ -44,6 +44,13 @@ def _tokens(args: argparse.Namespace) -> int:
     return 0
 
 
+def _locate(args: argparse.Namespace) -> int:
+    # The probe trains on cached head features (training/), so it lives there; this is wiring.
+    from roboalign.training.locate_cli import main_locate
+
+    return main_locate(args)
+
+
 def register(subparsers) -> None:
     ev = subparsers.add_parser("eval", help="evaluation: checkpoints offline, policies closed-loop in the sim suites")
     sub = ev.add_subparsers(dest="eval_command", metavar="WHAT")
@@ -62,8 +69,18 @@ def register(subparsers) -> None:
     tok.add_argument("--quiet", action="store_true", help="no progress lines")
     tok.set_defaults(func=_tokens)
 
+    loc = sub.add_parser("locate", help="localisation probe: named block's xy from frozen backbone features (cm)")
+    loc.add_argument("--config", required=True, help="a stage-3 head config (backbone, data.train, data.val, cache)")
+    loc.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a config value, e.g. --set backbone=outputs/stage1_grounded (repeatable)")
+    loc.add_argument("--steps", type=int_range(1), default=1500, help="probe training steps (batch 64)")
+    loc.add_argument("--threads", type=int_range(1, 64), default=1, help="torch threads")
+    loc.add_argument("--json", default=None, help="also write the result as JSON to this file")
+    loc.set_defaults(func=_locate)
+
     # Other evaluations register their parsers here, on `sub`.
     from roboalign.eval import compare_cli, sim_cli, stage2_cli
+
 
     stage2_cli.register(sub)   # `eval probe`
     sim_cli.register(sub)      # `eval sim`: closed-loop suites

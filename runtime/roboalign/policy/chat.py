@@ -11,7 +11,7 @@ import dataclasses
 
 import numpy as np
 
-from roboalign.data.samples import ImageRef, RobotSample, VQASample
+from roboalign.data.samples import ImageRef, ReasoningSample, RobotSample, VQASample
 from roboalign.policy import actions as action_frames
 from roboalign.policy import prompts
 
@@ -58,7 +58,11 @@ class ChatBuilder:
             raise ValueError("robot samples need an action bridge (FAST tokenizer) to build targets")
         return self.bridge.fast.encode(self.space.to_frame(sample.chunk, sample.state))
 
-    def __call__(self, sample: RobotSample | VQASample, with_target: bool = True) -> ChatExample:
+    def __call__(self, sample: RobotSample | VQASample | ReasoningSample, with_target: bool = True) -> ChatExample:
+        if isinstance(sample, ReasoningSample):
+            from roboalign.policy.reasoning import ReasoningChatBuilder  # it subclasses this one
+
+            return ReasoningChatBuilder(self.bridge, self.fmt, self.space)(sample.robot, with_target)
         if isinstance(sample, RobotSample):
             ids = self.fast_ids(sample)
             body = "".join(self.bridge.action_token(i) for i in ids) if with_target else None

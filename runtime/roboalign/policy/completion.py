@@ -149,3 +149,33 @@ def decoded_l1_reward(predicted: np.ndarray | None, target: np.ndarray, scale: f
     if scale <= 0:
         raise ValueError(f"decoded_l1_reward: scale must be > 0 (normalised units), got {scale}")
     return float(max(0.0, 1.0 - np.abs(p - t).mean() / scale))
+
+
+def symbol_prefix_reward(generated: np.ndarray | None, target: np.ndarray, tolerance: int = 2) -> float:
+    """Partial credit along the prefix of quantised DCT symbols (FAST's integers, not BPE tokens).
+
+    Why: at this project's scale the paper's token-prefix reward is almost always 0 (docs/stage2.md:
+    the first BPE token holds several DC coefficients and is rarely exactly right), so GRPO gets
+    no signal from it. FAST emits the lowest frequency of every dimension first, so a symbol
+    prefix that is *close* is a chunk that starts right. Per symbol i the credit is
+    c_i = max(0, 1 - |g_i - t_i| / (tolerance + 1)); the prefix runs while c_i > 0 and
+    r = sum of the prefix's credits / m (m = len(target)). Properties (tests/training/test_symbol_reward.py):
+    r in [0, 1]; 1 only for an exact match; moving any prefix symbol closer to the target never
+    lowers r; tolerance 0 is the exact symbol prefix k / m.
+    Guard against gaming validity: a span that does not spell exactly m symbols (None, too short,
+    too long: it would not decode to a chunk) scores 0, and a decodable span whose first symbol
+    is off by more than `tolerance` also scores 0, so emitting *any* well-formed chunk earns
+    nothing (unlike the decoded-L1 reward, docs/stage2.md run B).
+    """
+    t = np.asarray(target, dtype=np.int64).reshape(-1)
+    if generated is None or t.size == 0:
+        return 0.0
+    g = np.asarray(generated, dtype=np.int64).reshape(-1)
+    if g.size != t.size:
+        return 0.0
+    if tolerance < 0:
+        raise ValueError(f"symbol_prefix_reward: tolerance must be >= 0, got {tolerance}")
+    credit = np.maximum(0.0, 1.0 - np.abs(g - t) / (tolerance + 1.0))
+    zero = np.flatnonzero(credit <= 0.0)
+    end = int(zero[0]) if zero.size else t.size
+    return float(credit[:end].sum() / t.size)

@@ -28,8 +28,11 @@ _SPECIAL_IDS = {tok: i for i, tok in enumerate(prompts.CHAT_SPECIAL_TOKENS)}
 class TinySpec:
     """Sizes of a tiny backbone.
 
-    image_size: side (pixels) that images are resized to (multiple of 2*patch: 28 for
-    Qwen2.5-VL, 32 for Qwen3-VL); (image_size / (2*patch))^2 vision tokens per image.
+    image_size: side (pixels) that images are resized to (multiple of merge*patch: 28 for
+    Qwen2.5-VL, 32 for Qwen3-VL); (image_size / (merge*patch))^2 vision tokens per image.
+    spatial_merge_size: patches merged per side into one LLM token (2 in every released
+    Qwen-VL; 1 keeps one token per 14-px patch: 4x the vision tokens for the same vision-tower
+    cost, the cheap way to let a tiny backbone see where a 5-px block is; docs/stage1.md).
     """
 
     family: str = "qwen2_5_vl"
@@ -42,6 +45,7 @@ class TinySpec:
     vision_layers: int = 2
     vision_heads: int = 2
     image_size: int | None = None  # default 112 (Qwen2.5-VL) / 128 (Qwen3-VL)
+    spatial_merge_size: int = 2
     vocab_size: int = 1024
     seed: int = 0
 
@@ -116,6 +120,7 @@ def tiny_config(spec: TinySpec, vocab_size: int):
         intermediate_size=2 * spec.vision_hidden_size,
         num_heads=spec.vision_heads,
         out_hidden_size=spec.hidden_size,
+        spatial_merge_size=spec.spatial_merge_size,
     )
     if spec.family == "qwen2_5_vl":
         from transformers import Qwen2_5_VLConfig
@@ -151,13 +156,17 @@ def tiny_image_processor(spec: TinySpec):
 
     patch = 14 if spec.family == "qwen2_5_vl" else 16
     side = spec.image_size or (112 if spec.family == "qwen2_5_vl" else 128)
-    if side % (2 * patch):
-        raise ValueError(f"tiny {spec.family}: image_size must be a multiple of {2 * patch}, got {side}")
+    merge = spec.spatial_merge_size
+    if merge not in (1, 2, 4):
+        raise ValueError(f"tiny {spec.family}: spatial_merge_size must be 1, 2 or 4, got {merge}")
+    if side % (merge * patch):
+        raise ValueError(f"tiny {spec.family}: image_size must be a multiple of {merge * patch}, got {side}")
     extra = {} if spec.family == "qwen2_5_vl" else {"image_mean": [0.5] * 3, "image_std": [0.5] * 3}
     # Pixel budget: at most side*side pixels (a square image becomes side x side), at least a
     # quarter of that; smart_resize keeps the aspect ratio and rounds to multiples of 2*patch.
     return Qwen2VLImageProcessorPil(
-        patch_size=patch, size={"shortest_edge": side * side // 4, "longest_edge": side * side}, **extra
+        patch_size=patch, merge_size=merge, size={"shortest_edge": side * side // 4, "longest_edge": side * side},
+        **extra,
     )
 
 

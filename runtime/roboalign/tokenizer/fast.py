@@ -276,6 +276,14 @@ class FastTokenizer:
                                     "ok" if ok else probs[0][0], _len(token_lists[i])))
         return out
 
+    def symbols(self, tokens) -> np.ndarray | None:
+        """FAST ids -> the quantised DCT symbols they spell (frequency-major), or None when the
+        ids are not all in this vocabulary. Stage 2's symbol-prefix reward compares these."""
+        ids, probs = self._read_ids(tokens)
+        if probs or not self.fitted:
+            return None
+        return np.asarray(self._bpe.from_text(self._bpe.ids_to_text(ids)), dtype=np.int64)
+
     def _read_ids(self, tokens) -> tuple[list[int], list[tuple[str, str]]]:
         """Tokens -> in-vocabulary ids (others dropped) and the problems found."""
         try:

@@ -155,6 +155,10 @@ def reward_functions(loaded: Loaded, weights) -> RewardFunctions:
                                  info.horizon, info.action_dim)
         return res.normalized if res.valid else None
 
+    def span_symbols(span_ids):
+        span = bridge.extract_from_ids([bridge.start_id, *span_ids, bridge.end_id])
+        return bridge.fast.symbols(span.fast_ids) if span.valid else None
+
     return RewardFunctions(
         decode_text=lambda ids: tok.decode(list(ids), skip_special_tokens=False),
         start_id=bridge.start_id,
@@ -162,6 +166,7 @@ def reward_functions(loaded: Loaded, weights) -> RewardFunctions:
         stop_ids=[tok.convert_tokens_to_ids(prompts.IM_END), tok.pad_token_id],
         end_strings=[prompts.IM_END, prompts.ENDOFTEXT],
         decode_span=decode_span,
+        span_symbols=span_symbols,
         weights=weights,
     )
 

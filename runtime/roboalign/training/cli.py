@@ -22,14 +22,25 @@ MAX_EPISODES = 1_000_000  # training seeds stay below the validation seeds (sim_
 
 
 def _make_data(args: argparse.Namespace) -> int:
-    from roboalign.training.sim_data import SimDataConfig, make_sim_data
+    from roboalign.training.sim_data import SimDataConfig, add_grounding, make_sim_data
 
     cfg = SimDataConfig(
         episodes=args.episodes, val_episodes=args.val_episodes, vqa_states_per_episode=args.vqa_per_episode,
+        grounding_per_episode=args.grounding_per_episode,
         seed=args.seed, cameras=args.cameras, image_size=(args.image_size, args.image_size),
         families=args.families, horizon=args.horizon,
     )
-    manifest = make_sim_data(args.out, cfg)
+    if args.grounding_only:
+        if not args.grounding_per_episode:
+            raise UsageError("--grounding-only needs --grounding-per-episode > 0")
+        path = Path(args.out) / "manifest.json"
+        manifest = json.loads(path.read_text()) if path.is_file() else {"splits": {}}
+        manifest = add_grounding(Path(args.out), cfg, manifest)
+        manifest.setdefault("config", {})["grounding_per_episode"] = cfg.grounding_per_episode
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(manifest, indent=2))
+    else:
+        manifest = make_sim_data(args.out, cfg)
     print(json.dumps(manifest["splits"], indent=2))
     return 0
 
@@ -88,6 +99,11 @@ def register(subparsers) -> None:
                     help="held-out demonstrations (own seeds); 0 writes no val split")
     md.add_argument("--vqa-per-episode", type=float_range(0.0, 100.0), default=0.5,
                     help="VQA scenes per demonstration (3 questions each)")
+    md.add_argument("--grounding-per-episode", type=float_range(0.0, 100.0), default=0.0,
+                    help="spatial-grounding VQA scenes per demonstration (8 questions each: where is each "
+                         "block on the table / in the image, which is nearer, what changed); training/grounding.py")
+    md.add_argument("--grounding-only", action="store_true",
+                    help="only add the grounding VQA (OUT/<split>/grounding) to an existing make-data folder")
     md.add_argument("--out", required=True, help="output folder (train/ and val/ inside)")
     md.add_argument("--seed", type=int_range(0), default=0)
     md.add_argument("--cameras", type=names_from(SIM_CAMERAS), default=("front",),

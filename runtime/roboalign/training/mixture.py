@@ -26,6 +26,7 @@ from typing import Literal
 import numpy as np
 
 from roboalign.data.frames import RobotFrames
+from roboalign.data.samples import ReasoningSample
 from roboalign.data.sources import open_robot_source
 from roboalign.policy import actions as action_frames
 from roboalign.policy.chat import ActionSpace
@@ -34,7 +35,7 @@ from roboalign.training.vqa import VQASource
 
 @dataclasses.dataclass(frozen=True)
 class SourceConfig:
-    kind: Literal["episodes", "vqa"]
+    kind: Literal["episodes", "vqa", "reasoning"]  # reasoning: the episodes' frames as reasoning chats
     path: str
     weight: float = 1.0
     stride: int = 1
@@ -78,9 +79,25 @@ class DataConfig:
         return ActionSpace(self.horizon, self.action_frame, self.absolute_dims)
 
 
+class ReasoningFrames(Sequence):
+    """A robot source served as reasoning samples: stage 1 learns the `<think>…</think><answer>`
+    format (templated traces, policy/reasoning.py) beside direct actions, as the paper's SFT
+    mixes a zero-shot-CoT set so that RL has reasoning to sample from (docs/stage2.md)."""
+
+    def __init__(self, frames):
+        self.frames = frames
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def __getitem__(self, i: int) -> ReasoningSample:
+        return ReasoningSample(self.frames[i])
+
+
 def open_source(src: SourceConfig, data: DataConfig):
-    if src.kind == "episodes":
-        return open_robot_source(src.path, data.horizon, data.cameras, src.stride, src.only_successful, src.limit)
+    if src.kind in ("episodes", "reasoning"):
+        frames = open_robot_source(src.path, data.horizon, data.cameras, src.stride, src.only_successful, src.limit)
+        return frames if src.kind == "episodes" else ReasoningFrames(frames)
     return VQASource(src.path, src.limit)
 
 

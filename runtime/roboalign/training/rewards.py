@@ -14,7 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from roboalign.policy.completion import decoded_l1_reward, find_action_span, format_reward_text, span_action_reward
+from roboalign.policy.completion import (
+    decoded_l1_reward,
+    find_action_span,
+    format_reward_text,
+    span_action_reward,
+    symbol_prefix_reward,
+)
 
 # ---------------------------------------------------------------------------------------
 # TRL adapter
@@ -29,15 +35,20 @@ class RewardWeights:
     action: float = 0.5
     l1: float = 0.0
     l1_scale: float = 1.0  # normalised units at which the L1 reward reaches 0
+    symbol: float = 0.0  # partial credit along the DCT-symbol prefix (completion.symbol_prefix_reward)
+    symbol_tolerance: int = 2  # quantisation steps within which a symbol earns partial credit
 
     def __post_init__(self) -> None:
         if self.l1_scale <= 0:
             raise ValueError(f"l1_scale must be > 0, got {self.l1_scale}")
-        if not any((self.format, self.action, self.l1)):
-            raise ValueError("at least one of format, action and l1 must be non-zero")
+        if self.symbol_tolerance < 0:
+            raise ValueError(f"symbol_tolerance must be >= 0, got {self.symbol_tolerance}")
+        if not any((self.format, self.action, self.l1, self.symbol)):
+            raise ValueError("at least one of format, action, l1 and symbol must be non-zero")
 
     def active(self) -> dict[str, float]:
-        return {name: w for name, w in (("format", self.format), ("action", self.action), ("l1", self.l1)) if w != 0}
+        pairs = (("format", self.format), ("action", self.action), ("l1", self.l1), ("symbol", self.symbol))
+        return {name: w for name, w in pairs if w != 0}
 
 
 @dataclasses.dataclass
@@ -47,10 +58,13 @@ class CompletionScore:
     l1: float
     span_found: bool
     valid_action: bool  # span closed and decodes to a chunk of the target's shape
+    symbol: float = 0.0
 
 
 # decode_span(llm ids between the markers) -> [T, D] normalised chunk, or None if invalid.
 SpanDecoder = Callable[[Sequence[int]], "np.ndarray | None"]
+# span_symbols(llm ids between the markers) -> quantised DCT symbols [m], or None if unreadable.
+SymbolReader = Callable[[Sequence[int]], "np.ndarray | None"]
 
 
 class RewardFunctions:
@@ -73,6 +87,7 @@ class RewardFunctions:
         stop_ids: Iterable[int] = (),
         end_strings: Iterable[str] = (),
         decode_span: SpanDecoder | None = None,
+        span_symbols: SymbolReader | None = None,
         weights: RewardWeights = RewardWeights(),
     ) -> None:
         self.decode_text = decode_text
@@ -80,9 +95,12 @@ class RewardFunctions:
         self.stop_ids = tuple(int(s) for s in stop_ids)
         self.end_strings = tuple(end_strings)
         self.decode_span = decode_span
+        self.span_symbols = span_symbols
         self.weights = weights
         if weights.l1 and decode_span is None:
             raise ValueError("RewardFunctions: the L1 reward (weights.l1 != 0) needs decode_span")
+        if weights.symbol and span_symbols is None:
+            raise ValueError("RewardFunctions: the symbol reward (weights.symbol != 0) needs span_symbols")
 
     def score(
         self, completion_ids: Sequence[int], target_ids: Sequence[int], target_actions: Any = None
@@ -97,7 +115,12 @@ class RewardFunctions:
             target_actions is None or np.shape(chunk) == np.shape(np.asarray(target_actions))
         )
         l1 = decoded_l1_reward(chunk, target_actions, self.weights.l1_scale) if target_actions is not None else 0.0
-        return CompletionScore(format=fmt, action=act, l1=l1, span_found=span.found, valid_action=bool(valid))
+        sym = 0.0
+        if span.found and span.closed and self.span_symbols is not None:
+            sym = symbol_prefix_reward(self.span_symbols(span.tokens), self.span_symbols(target_ids),
+                                       self.weights.symbol_tolerance)
+        return CompletionScore(format=fmt, action=act, l1=l1, span_found=span.found, valid_action=bool(valid),
+                               symbol=sym)
 
     def score_batch(self, completion_ids, target_ids, target_actions=None) -> list[CompletionScore]:
         if target_actions is None:
@@ -114,7 +137,7 @@ class RewardFunctions:
     def _logging_component(self) -> str:
         """The action metrics are logged once per batch, by the first active action component."""
         active = self.weights.active()
-        return "action" if "action" in active else "l1"
+        return next(n for n in ("action", "l1", "symbol") if n in active) if set(active) - {"format"} else ""
 
     def component(self, name: str, completion_ids, target_ids=None, target_actions=None, log_metric=None) -> list[float]:
         if name == "format":
@@ -128,15 +151,19 @@ class RewardFunctions:
             log_metric("action/invalid_rate", sum(not s.span_found for s in scores) / n)
             log_metric("action/exact_rate", sum(s.action == 1.0 for s in scores) / n)
             log_metric("action/prefix_mean", sum(s.action for s in scores) / n)  # r_action even when unweighted
+            if self.span_symbols is not None:
+                log_metric("action/symbol_mean", sum(s.symbol for s in scores) / n)
             if self.decode_span is not None:
                 log_metric("action/valid_rate", sum(s.valid_action for s in scores) / n)
         if name == "action":
             return [s.action for s in scores]
+        if name == "symbol":
+            return [s.symbol for s in scores]
         if name == "l1":
             if target_actions is None:
                 raise ValueError("reward 'l1' needs the dataset column 'target_actions' ([T, D] normalised chunk)")
             return [s.l1 for s in scores]
-        raise ValueError(f"unknown reward component {name!r} (format, action, l1)")
+        raise ValueError(f"unknown reward component {name!r} (format, action, l1, symbol)")
 
 
 class RewardComponent:

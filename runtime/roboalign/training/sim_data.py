@@ -38,6 +38,7 @@ from roboalign.training.vqa import write_jsonl
 LEFT_RIGHT_MIN_FRACTION = 0.04  # of the image width
 VAL_SEED_OFFSET = 1_000_000
 VQA_SEED_OFFSET = 2_000_000
+GROUNDING_SEED_OFFSET = 3_000_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +46,7 @@ class SimDataConfig:
     episodes: int = 100
     val_episodes: int = 20
     vqa_states_per_episode: float = 0.5  # VQA scenes per demonstration (3 questions each)
+    grounding_per_episode: float = 0.0  # grounding scenes per demonstration (8 questions each; training/grounding.py)
     seed: int = 0
     cameras: tuple[str, ...] = ("front",)
     image_size: tuple[int, int] = (128, 128)
@@ -184,5 +186,20 @@ def make_sim_data(out: str | Path, cfg: SimDataConfig, progress: Callable[[str],
         manifest["splits"]["val"] = make_split(
             out / "val", val_seeds, [cfg.seed + VAL_SEED_OFFSET + VQA_SEED_OFFSET + i for i in range(n_vqa_val)],
             cfg, progress)
+    if cfg.grounding_per_episode:
+        add_grounding(out, cfg, manifest)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    return manifest
+
+
+def add_grounding(out: Path, cfg: SimDataConfig, manifest: dict | None = None) -> dict:
+    """Spatial-grounding VQA (training/grounding.py) for both splits of `out`, own seeds."""
+    from roboalign.training.grounding import make_grounding_vqa
+
+    manifest = manifest if manifest is not None else {"splits": {}}
+    for split, n_eps, base in (("train", cfg.episodes, 0), ("val", cfg.val_episodes, VAL_SEED_OFFSET)):
+        n = int(round(n_eps * cfg.grounding_per_episode))
+        if n:
+            seeds = [cfg.seed + base + GROUNDING_SEED_OFFSET + i for i in range(n)]
+            manifest["splits"].setdefault(split, {}).update(make_grounding_vqa(Path(out) / split, seeds, cfg))
     return manifest
