@@ -134,9 +134,7 @@ class ChunkExecutor:
         if not (np.isfinite(limit_scale) and 0.0 < limit_scale <= 1.0):
             raise ValueError(f"limit_scale must be in (0, 1], got {limit_scale}")
         lim = spec.limits
-        margin = np.full(spec.dof, float(position_margin))
-        if spec.gripper_index is not None:
-            margin[spec.gripper_index] = float(gripper_margin)
+        margin = spec.margins(position_margin, gripper_margin)
         if not (np.all(np.isfinite(margin)) and np.all(margin >= 0.0) and np.all(2.0 * margin < lim.upper - lim.lower)):
             raise ValueError(f"position_margin ({position_margin}) and gripper_margin ({gripper_margin}) must be "
                              ">= 0 and leave room between every joint's limits")

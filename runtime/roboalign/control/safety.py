@@ -181,9 +181,7 @@ class SafetyFilter:
         self.config = config or SafetyConfig()
         cfg = self.config
         lim = spec.limits
-        margin = np.full(spec.dof, cfg.position_margin)
-        if spec.gripper_index is not None:
-            margin[spec.gripper_index] = cfg.gripper_margin
+        margin = spec.margins(cfg.position_margin, cfg.gripper_margin)
         self.lower = lim.lower + margin
         self.upper = lim.upper - margin
         if np.any(self.lower >= self.upper):

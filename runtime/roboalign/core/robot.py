@@ -110,6 +110,15 @@ class RobotSpec:
         """Seconds between control steps."""
         return 1.0 / self.control_rate_hz
 
+    def margins(self, position_margin: float, gripper_margin: float) -> np.ndarray:
+        """Per-joint distance [dof] to keep inside the position limits: position_margin (rad) on the
+        arm joints, gripper_margin (gripper units) on the gripper. The executor's plan, the safety
+        filter and teleop each narrow the limits by their own margins through this."""
+        margin = np.full(self.dof, float(position_margin))
+        if self.gripper_index is not None:
+            margin[self.gripper_index] = float(gripper_margin)
+        return margin
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,

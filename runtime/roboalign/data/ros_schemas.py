@@ -5,6 +5,17 @@ stripped; the type hash depends only on fields and types).
 """
 from __future__ import annotations
 
+_SEPARATOR = "=" * 80 + "\n"
+# The nested definitions every message with a std_msgs/Header appends after its own fields.
+_HEADER_DEPENDENCIES = (
+    _SEPARATOR + "MSG: std_msgs/Header\n"
+    "builtin_interfaces/Time stamp\n"
+    "string frame_id\n"
+    + _SEPARATOR + "MSG: builtin_interfaces/Time\n"
+    "int32 sec\n"
+    "uint32 nanosec\n"
+)
+
 SCHEMAS: dict[str, str] = {
     "sensor_msgs/msg/Image": (
         'std_msgs/Header header\n'
@@ -14,27 +25,13 @@ SCHEMAS: dict[str, str] = {
         'uint8 is_bigendian\n'
         'uint32 step\n'
         'uint8[] data\n'
-        '================================================================================\n'
-        'MSG: std_msgs/Header\n'
-        'builtin_interfaces/Time stamp\n'
-        'string frame_id\n'
-        '================================================================================\n'
-        'MSG: builtin_interfaces/Time\n'
-        'int32 sec\n'
-        'uint32 nanosec\n'
+        + _HEADER_DEPENDENCIES
     ),
     "sensor_msgs/msg/CompressedImage": (
         'std_msgs/Header header\n'
         'string format\n'
         'uint8[] data\n'
-        '================================================================================\n'
-        'MSG: std_msgs/Header\n'
-        'builtin_interfaces/Time stamp\n'
-        'string frame_id\n'
-        '================================================================================\n'
-        'MSG: builtin_interfaces/Time\n'
-        'int32 sec\n'
-        'uint32 nanosec\n'
+        + _HEADER_DEPENDENCIES
     ),
     "sensor_msgs/msg/JointState": (
         'std_msgs/Header header\n'
@@ -42,14 +39,7 @@ SCHEMAS: dict[str, str] = {
         'float64[] position\n'
         'float64[] velocity\n'
         'float64[] effort\n'
-        '================================================================================\n'
-        'MSG: std_msgs/Header\n'
-        'builtin_interfaces/Time stamp\n'
-        'string frame_id\n'
-        '================================================================================\n'
-        'MSG: builtin_interfaces/Time\n'
-        'int32 sec\n'
-        'uint32 nanosec\n'
+        + _HEADER_DEPENDENCIES
     ),
     "trajectory_msgs/msg/JointTrajectory": (
         'std_msgs/Header header\n'

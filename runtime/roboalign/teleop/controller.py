@@ -32,9 +32,7 @@ class TeleopController:
         self.spec = spec
         self.config = config
         lim = spec.limits
-        margin = np.full(spec.dof, config.position_margin)
-        if spec.gripper_index is not None:
-            margin[spec.gripper_index] = config.gripper_margin
+        margin = spec.margins(config.position_margin, config.gripper_margin)
         self.lower = lim.lower + margin
         self.upper = lim.upper - margin
         if np.any(self.lower > self.upper):
