@@ -10,8 +10,9 @@ from test_recording_files import record
 
 from roboalign import config
 from roboalign.cli import main
-from roboalign.data.recording import active_file
+from roboalign.data.recording import RecordingMetadata, active_file
 from roboalign.data.recording_reader import find_active, find_recordings, load_recording
+from roboalign.data.session import RecordingSession
 from roboalign.training.head_config import HeadRunConfig
 
 
@@ -60,6 +61,9 @@ def test_recover_leaves_alone_a_file_a_recorder_is_writing(tmp_path, capsys):
     assert main(["dataset", "recover", str(tmp_path)]) == 1
     out = capsys.readouterr().out
     assert f"open in pid {os.getpid()}" in out and "left alone" in out and writer.path.exists()
+    session = RecordingSession(tmp_path, RecordingMetadata())  # a second recorder on the folder: the same guard
+    assert session.recovered == [f"episode_000000.mcap.active: open in pid {os.getpid()}; left alone"]
+    assert session.next_index == 1 and writer.path.exists()
     writer.seal("success")
 
 
