@@ -129,18 +129,9 @@ def evaluate(head, data: HeadData, action_stats: NormStats, frame: str, absolute
 
 def run_head_training(cfg: HeadRunConfig, log=print) -> dict[str, Any]:
     """Train, save a VLA checkpoint in train.output_dir, return (and write) a summary."""
-    import torch
-
-    from roboalign.policy.action_head import FlowMatchingHead
-    from roboalign.policy.action_head_config import HeadConfig
-    from roboalign.policy.backbone import Backbone
-    from roboalign.policy.vla import VLAInfo, VLAPolicy, truncate_backbone
-
     t = cfg.train
-    if t.torch_threads:
-        torch.set_num_threads(int(t.torch_threads))
     # the simulator labels first: data without them (real-robot recordings) is refused in one
-    # line before the backbone loads and features are computed
+    # line before torch and the backbone load and features are computed
     raw_aux = None
     if t.aux_target == "sim":
         try:
@@ -150,6 +141,16 @@ def run_head_training(cfg: HeadRunConfig, log=print) -> dict[str, Any]:
             raise UsageError(f"train.aux_target sim: {exc}") from None
     elif t.aux_target != "none":
         raise ValueError(f"train.aux_target {t.aux_target!r}: use none or sim")
+
+    import torch
+
+    from roboalign.policy.action_head import FlowMatchingHead
+    from roboalign.policy.action_head_config import HeadConfig
+    from roboalign.policy.backbone import Backbone
+    from roboalign.policy.vla import VLAInfo, VLAPolicy, truncate_backbone
+
+    if t.torch_threads:
+        torch.set_num_threads(int(t.torch_threads))
     out = Path(t.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     backbone = Backbone.from_pretrained(cfg.backbone, dtype="float32")
