@@ -33,7 +33,7 @@ def test_info_warns_export_refuses_and_recover_runs_the_recorders_recovery(tmp_p
     assert main(["dataset", "info", str(tmp_path)]) == 0
     warnings = [line for line in capsys.readouterr().out.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 2 and all(f"run `roboalign dataset recover {tmp_path}`" in w for w in warnings)
-    assert warnings[0].startswith("warning: episode_000001.mcap.active (") and " MB, last written " in warnings[0]
+    assert warnings[0].startswith("warning: episode_000001.mcap.active (") and " KB, last written " in warnings[0]
 
     code, line = cli_mistake(capsys, ["dataset", "export", str(tmp_path), "--to", "lerobot",
                                       "--out", str(tmp_path / "v3")])

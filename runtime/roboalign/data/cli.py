@@ -95,7 +95,8 @@ def _unrecovered(path: Path) -> list[str]:
     lines = []
     for f in find_active(path):
         st = f.stat()
-        what = f"{st.st_size / 1e6:.1f} MB, last written {_age(time.time() - st.st_mtime)} ago"
+        size = f"{st.st_size / 1e6:.1f} MB" if st.st_size >= 100_000 else f"{st.st_size / 1e3:.0f} KB"
+        what = f"{size}, last written {_age(time.time() - st.st_mtime)} ago"
         pids = processes_holding(f)
         lines.append(f"warning: {f.relative_to(path)} ({what}) is being recorded now (open in pid "
                      f"{', '.join(map(str, pids))})" if pids else
