@@ -25,7 +25,7 @@ SIGHUP (Ctrl-C is the console's own key: it says to quit with `q`).
 Any graph without a node named `recorder` gets the one of config/record_sim.yaml (its robot
 taken from the graph's safety node). Files: docs/data.md, "Recording". Interrupted mid-episode
 (Ctrl-C, SIGTERM), the episode is kept as a flagged partial; killed (SIGKILL), it is recovered
-or quarantined the next time a session opens the folder.
+or quarantined the next time a session opens the folder, or by `roboalign dataset recover DIR`.
 """
 from __future__ import annotations
 
