@@ -1,6 +1,7 @@
 """Episode files (roboalign.data.recording): exact round trips, metadata, crash recovery."""
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import numpy as np
@@ -44,13 +45,15 @@ def image(ns: int, pixels: np.ndarray) -> dict:
             "data": pixels.tobytes()}
 
 
-def record(folder, index=0, steps=30, outcome="success", seal=True, flush_period_s=1.0):
-    """steps of 10 ms: joints and commands every step, a frame every 10 steps (= the 10 Hz grid)."""
+def record(folder, index=0, steps=30, outcome="success", seal=True, flush_period_s=1.0, **metadata):
+    """steps of 10 ms: joints and commands every step, a frame every 10 steps (= the 10 Hz grid).
+    metadata: RecordingMetadata fields to set or replace."""
     rng = np.random.default_rng(index)
     sent = {"q": [], "a": [], "frames": [], "times": []}
     meta = RecordingMetadata(robot="sim", cameras=["front"], calibration={"front": "cal-7"}, operator="ana",
                              notes="first try", task="touch", driver="expert", seed=index, policy_rate_hz=10.0,
                              streams=STREAMS)
+    meta = dataclasses.replace(meta, **metadata)
     writer = EpisodeWriter.open(folder, index, meta, flush_period_s=flush_period_s)
     writer.write("/task/instruction", STRING, {"data": "touch the red block"}, T0)
     for k in range(steps):

@@ -40,13 +40,15 @@ def test_record_sim_records_expert_episodes_that_load_with_success_set(record_co
         assert episode.success is True and episode.metadata["outcome"] == "success"
         assert episode.metadata["seed"] == seed and episode.metadata["operator"] == "ana"
         assert episode.metadata["driver"] == "expert" and episode.metadata["robot"]
+        task = episode.metadata["task"]  # /task/info of the sim node: the shape `sim demos` folders carry
+        assert (task["seed"], task["family"], task["instruction"]) == (seed, "touch", episode.instruction)
         assert len(episode) >= 5 and episode.dt == pytest.approx(0.1)
         assert episode.images["front"].shape[1:] == (128, 128, 3) and episode.images["front"].std() > 0
         assert f"seed {seed}: success" in printed and repr(episode.instruction) in printed  # the sim's own
         assert np.isfinite(episode.joint_positions).all() and np.isfinite(episode.actions).all()
         topics = set(read_recording(path).messages)
         assert {"/joint_states", "/arm/command_raw", "/arm/command", "/camera/front/image_raw",
-                "/task/instruction", "/sim/success", "/safety/stopped"} <= topics
+                "/task/instruction", "/task/info", "/sim/success", "/safety/stopped"} <= topics
 
 
 def test_teleop_without_the_teleop_node_is_refused_in_one_line(record_command, tmp_path, capsys, monkeypatch):

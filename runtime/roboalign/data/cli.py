@@ -1,12 +1,19 @@
-"""`roboalign dataset info | export | view`: inspect demonstrations, export them to LeRobot v3, look at one.
+"""`roboalign dataset info | export | view | recover`: inspect demonstrations, export them to LeRobot v3, look at one.
 
     roboalign dataset info demos/
+    roboalign dataset recover demos/          # episode_N.mcap.active files a crash left
     roboalign dataset export demos/ --to lerobot --out exports/demos_v3 --repo-id lab/demos
     roboalign dataset view exports/demos_v3 --episode 0 --out view/
 
 Sources: anything roboalign.data.sources.iter_episodes reads (project episode folders, LeRobot
 v3/v2 folders, recordings). A source that cannot be read, an episode number out of range, or an
 output folder in the way is a usage error (exit 2, one line).
+
+Recordings torn by a crash (`episode_N.mcap.active`) are recovered when the next `roboalign
+record` opens the folder, or by `dataset recover`, which runs that same routine
+(recording_reader.recover_active). Until then `info` warns about each one and `export` refuses
+(fail closed: an export must not silently miss a take). A file some process still has open (a
+recorder writing it now) is never touched.
 """
 from __future__ import annotations
 
@@ -57,6 +64,9 @@ def register(subparsers) -> None:
     view.add_argument("--rerun", type=Path, default=None, metavar="FILE.rrd",
                       help="also write a Rerun recording (needs rerun-sdk)")
     view.set_defaults(func=_view)
+    rec = sub.add_parser("recover", help="seal, flag partial or quarantine the .active files a crashed recording left")
+    rec.add_argument("path", type=Path, help="a folder of recordings (episode_NNNNNN.mcap)")
+    rec.set_defaults(func=_recover)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
 
@@ -69,19 +79,75 @@ def _check_source(path: Path) -> None:
         raise UsageError(f"{path} does not exist")
 
 
+def _age(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f} {unit}"
+    return f"{seconds:.0f} s"
+
+
+def _unrecovered(path: Path) -> list[str]:
+    """One warning line per `.active` file under `path` (size, age, what to do)."""
+    import time
+
+    from roboalign.data.recording_reader import find_active, processes_holding
+
+    lines = []
+    for f in find_active(path):
+        st = f.stat()
+        size = f"{st.st_size / 1e6:.1f} MB" if st.st_size >= 100_000 else f"{st.st_size / 1e3:.0f} KB"
+        what = f"{size}, last written {_age(time.time() - st.st_mtime)} ago"
+        pids = processes_holding(f)
+        lines.append(f"warning: {f.relative_to(path)} ({what}) is being recorded now (open in pid "
+                     f"{', '.join(map(str, pids))})" if pids else
+                     f"warning: {f.relative_to(path)} ({what}) is an episode torn by a crash and not recovered: "
+                     f"run `roboalign dataset recover {path}`")
+    return lines
+
+
 def _info(args: argparse.Namespace) -> int:
     from roboalign.data.summary import summarize
 
     _check_source(args.path)
+    warnings = _unrecovered(args.path)
     try:
         summary = summarize(args.path)
     except _BAD_INPUT as exc:
+        if warnings:
+            print("\n".join(warnings))
         raise UsageError(f"{args.path}: {_one_line(exc)}") from None
-    print("\n".join(summary.lines()))
+    print("\n".join(summary.lines() + warnings))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(summary.to_dict(), indent=2))
+        args.json.write_text(json.dumps({**summary.to_dict(), "unrecovered": warnings}, indent=2))
     return 0
+
+
+def _recover(args: argparse.Namespace) -> int:
+    """The recorder's own recovery (recover_active) on every `.active` file not held open."""
+    from roboalign.data.recording_reader import find_active, processes_holding, recover_active
+
+    _check_source(args.path)
+    if not args.path.is_dir():
+        raise UsageError(f"{args.path} is not a folder of recordings")
+    found = find_active(args.path)
+    if not found:
+        print(f"{args.path}: no .active files; nothing to recover")
+        return 0
+    counts = {"sealed": 0, "partial": 0, "quarantined": 0, "in use": 0}
+    for f in found:
+        pids = processes_holding(f)
+        if pids:
+            counts["in use"] += 1
+            print(f"in use       {f.relative_to(args.path)}: open in pid {', '.join(map(str, pids))} "
+                  "(a recorder is writing it): left alone")
+            continue
+        result = recover_active(f)
+        word = {"recovered": "sealed", "partial": "partial", "quarantined": "quarantined"}[result.outcome]
+        counts[word] += 1
+        print(f"{word:<12} {result.message}")
+    print(f"{len(found)} file(s): " + ", ".join(f"{n} {w}" for w, n in counts.items() if n))
+    return 1 if counts["in use"] else 0
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -92,6 +158,10 @@ def _export(args: argparse.Namespace) -> int:
     from roboalign.data.video import codec
 
     _check_source(args.source)
+    torn = _unrecovered(args.source)
+    if torn:  # fail closed: an export that silently misses a take is worse than none
+        raise UsageError(f"{args.source}: {len(torn)} unrecovered episode file(s) (*.mcap.active); "
+                         f"run `roboalign dataset recover {args.source}` first (`dataset info` lists them)")
     if args.out.resolve() == args.source.resolve():
         raise UsageError("--out must be a new folder, not the source")
     if args.out.exists() and any(args.out.iterdir()) and not args.overwrite:

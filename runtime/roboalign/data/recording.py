@@ -83,12 +83,16 @@ class RecordingMetadata:
     calibration: dict[str, str] = dataclasses.field(default_factory=dict)   # camera/arm -> calibration id
     operator: str = ""
     notes: str = ""
-    task: str = ""
+    task: str = ""                      # what the operator said is demonstrated (a family or an instruction)
     driver: str = ""                    # expert, teleop, policy name
     seed: int | None = None
     policy_rate_hz: float = 10.0        # the rate load_recording resamples to by default
     streams: dict[str, Any] = dataclasses.field(default_factory=dict)
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+    # The simulator's task of this episode, roboalign.sim.tasks.TaskInfo.to_dict() ({instruction,
+    # family, target, seed, pad_position}) as the sim node latches it on /task/info; None on a real
+    # robot. load_recording returns it as Episode.metadata["task"], the shape `sim demos` folders have.
+    sim_task: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -3,6 +3,7 @@
     episode = load_recording("demos/episode_000003.mcap")        # Episode at the policy rate
     paths = find_recordings("demos")                             # sealed, non-partial episodes
     result = recover_active(Path("demos/episode_000004.mcap.active"))
+    torn = find_active("demos")                                  # `.active` files not yet recovered
 
 Files are read front to back with mcap's StreamReader (the non-summary path), so the same code
 reads a sealed file and one torn by SIGKILL: a torn file yields every complete chunk and stops
@@ -30,6 +31,7 @@ from mcap.writer import CompressionType, Writer
 
 from roboalign.data.episode import Episode
 from roboalign.data.recording import (
+    ACTIVE_SUFFIX,
     ENDED_RECORD,
     EPISODE_RECORD,
     OUTCOME_RECORD,
@@ -163,13 +165,17 @@ def _command(msg: Any, names: list[str]) -> np.ndarray:
     return np.array(point.positions, dtype=np.float64)
 
 
-def load_recording(path: str | Path, rate_hz: float | None = None, allow_partial: bool = True) -> Episode:
+def load_recording(path: str | Path, rate_hz: float | None = None, allow_partial: bool = True,
+                   images: bool = True) -> Episode:
     """The recording as an Episode resampled at `rate_hz` (default: the policy rate stored at
     recording time). Step k is at t0 + k/rate, t0 = the first instant every stream (joints, the
     action topic, each camera) has a sample; each stream contributes its newest sample at or
     before that instant (by capture time). actions = the command topic named in the metadata
     (the safety node's input: what the driver asked for). Raises ValueError for an empty or torn
-    file (recover it first) or, with allow_partial=False, for a recovered partial one."""
+    file (recover it first) or, with allow_partial=False, for a recovered partial one.
+    metadata["task"]: the simulator's task dict (seed, family, target, ...) as in `sim demos`
+    Episode folders when the recording has one, else the operator's task text. images=False:
+    no camera frames decoded (Episode.images empty; lengths and metadata only)."""
     rec = read_recording(path)
     if rec.torn:
         raise ValueError(f"{rec.path} is torn ({rec.problem}); recover it first (recover_active)")
@@ -201,8 +207,8 @@ def load_recording(path: str | Path, rate_hz: float | None = None, allow_partial
     joints = np.stack([_joints(joint_msgs[i][2], names) for i in picks["joints"]])
     actions_msgs = rec.messages[action_topic]
     actions = np.stack([_command(actions_msgs[i][2], names) for i in picks["actions"]])
-    images = {}
-    for cam, topic in cameras.items():
+    frames_of: dict[str, np.ndarray] = {}
+    for cam, topic in cameras.items() if images else ():
         msgs, schema = rec.messages[topic], rec.schemas[topic]
         decoded: dict[int, np.ndarray] = {}
         frames = []
@@ -210,14 +216,17 @@ def load_recording(path: str | Path, rate_hz: float | None = None, allow_partial
             if i not in decoded:
                 decoded[i] = _image(msgs[i][2], schema)
             frames.append(decoded[i])
-        images[cam] = np.stack(frames)
+        frames_of[cam] = np.stack(frames)
     instruction_topic = streams.get("instruction", "/task/instruction")
     said = rec.messages.get(instruction_topic) or []
     instruction = said[-1][2].data if said else meta.get("task", "")
     outcome = rec.outcome
     metadata = {**meta, "outcome": outcome.get("outcome", "unmarked"), "success_marked": outcome.get("success"),
                 "partial": rec.partial, "source": str(rec.path), "joint_names": names}
-    return Episode(instruction=instruction, images=images, joint_positions=joints, actions=actions,
+    sim_task = metadata.pop("sim_task", None)
+    if sim_task:  # the Episode-folder shape: metadata["task"] = {seed, family, target, ...}
+        metadata["task_declared"], metadata["task"] = metadata.get("task", ""), dict(sim_task)
+    return Episode(instruction=instruction, images=frames_of, joint_positions=joints, actions=actions,
                    timestamps=(grid - t0) * 1e-9, success=bool(outcome.get("success")), dt=1.0 / rate,
                    metadata=metadata)
 
@@ -241,6 +250,30 @@ def find_recordings(path: str | Path, include_partial: bool = False) -> list[Pat
 
 
 # ---- recovery ---------------------------------------------------------------------------------
+def find_active(path: str | Path) -> list[Path]:
+    """`.active` files at `path` or one sub-folder down (where find_recordings looks): episodes
+    being recorded right now, or torn by a crash and not recovered yet (quarantine/ excluded)."""
+    root = Path(path)
+    if not root.is_dir():
+        return []
+    found = set(root.glob(f"episode_*{ACTIVE_SUFFIX}")) | set(root.glob(f"*/episode_*{ACTIVE_SUFFIX}"))
+    return sorted(p for p in found if p.parent.name != QUARANTINE and episode_index(p) is not None)
+
+
+def processes_holding(path: str | Path) -> list[int]:
+    """Pids of processes that have `path` open (Linux /proc; only the ones this user may inspect):
+    a recorder writing its episode right now. Recovering such a file would cut a live recording."""
+    target = os.path.realpath(path)
+    pids = []
+    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+        try:
+            if any(os.readlink(fd) == target for fd in fd_dir.iterdir()):
+                pids.append(int(fd_dir.parent.name))
+        except OSError:  # gone meanwhile, or another user's process
+            continue
+    return pids
+
+
 @dataclasses.dataclass(frozen=True)
 class Recovery:
     path: Path           # where the episode (or the quarantined file) is now

@@ -14,7 +14,8 @@ change and the answer says why. close() seals a stopped episode as unmarked and 
 recording one as a flagged partial episode (a session never invents an outcome).
 
 Opening a session on a folder first recovers any `.active` file a crash left there
-(roboalign.data.recording_reader.recover_active) and numbers new episodes after every file in it.
+(roboalign.data.recording_reader.recover_active; `roboalign dataset recover` runs the same; a
+file another process holds open is left alone) and numbers new episodes after every file in it.
 """
 from __future__ import annotations
 
@@ -58,10 +59,12 @@ class RecordingSession:
         self.writer_kwargs = writer_kwargs
         self.recovered: list[str] = []  # one line per .active file found at open (what became of it)
         if recover:
-            from roboalign.data.recording_reader import recover_active
+            from roboalign.data.recording_reader import processes_holding, recover_active
 
             for path in sorted(self.folder.glob(f"*{ACTIVE_SUFFIX}")):
-                self.recovered.append(recover_active(path).message)
+                pids = processes_holding(path)  # another recorder writing it now: not a crash's leftover
+                self.recovered.append(f"{path.name}: open in pid {', '.join(map(str, pids))}; left alone" if pids
+                                      else recover_active(path).message)
         self.state = "idle"
         self.writer: EpisodeWriter | None = None
         self.sealed: list[SealedEpisode] = []

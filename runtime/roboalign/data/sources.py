@@ -75,7 +75,7 @@ def load_recorded_episodes(path: str | Path, only_successful: bool = False,
     return out
 
 
-def _has_recordings(path: str | Path) -> bool:
+def has_recordings(path: str | Path) -> bool:
     """episode_NNNNNN.mcap files at `path` or one level down (no mcap import to find out)."""
     root = Path(path)
     if root.is_file():
@@ -96,7 +96,7 @@ def iter_episodes(path: str | Path, include_partial: bool = False, images: bool 
             if include_partial or not ep.metadata.get("partial"):
                 yield name, ep
         return
-    if _has_recordings(path):
+    if has_recordings(path):
         from roboalign.data.recording_reader import find_recordings, load_recording
 
         for p in find_recordings(path, include_partial=True):
@@ -119,7 +119,7 @@ def open_robot_source(path: str | Path, horizon: int, cameras: Sequence[str] | N
     """RobotFrames from either layout (see module docstring)."""
     if is_lerobot_dir(path):
         eps = load_lerobot_episodes(path, limit, only_successful)
-    elif _has_recordings(path):
+    elif has_recordings(path):
         eps = load_recorded_episodes(path, only_successful, limit)
     else:
         eps = load_project_episodes(path, only_successful, limit)

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from roboalign.core import NormStats
+from roboalign.errors import UsageError
 from roboalign.policy import actions as action_frames
 from roboalign.training.head_config import HeadRunConfig
 from roboalign.training.head_features import FeatureSet, cached_features, cached_images, open_frames, sim_target_labels
@@ -128,6 +129,19 @@ def evaluate(head, data: HeadData, action_stats: NormStats, frame: str, absolute
 
 def run_head_training(cfg: HeadRunConfig, log=print) -> dict[str, Any]:
     """Train, save a VLA checkpoint in train.output_dir, return (and write) a summary."""
+    t = cfg.train
+    # the simulator labels first: data without them (real-robot recordings) is refused in one
+    # line before torch and the backbone load and features are computed
+    raw_aux = None
+    if t.aux_target == "sim":
+        try:
+            raw_aux = (sim_target_labels(cfg.data.train, cfg),
+                       sim_target_labels(cfg.data.val, cfg) if cfg.data.val else None)
+        except ValueError as exc:
+            raise UsageError(f"train.aux_target sim: {exc}") from None
+    elif t.aux_target != "none":
+        raise ValueError(f"train.aux_target {t.aux_target!r}: use none or sim")
+
     import torch
 
     from roboalign.policy.action_head import FlowMatchingHead
@@ -135,7 +149,6 @@ def run_head_training(cfg: HeadRunConfig, log=print) -> dict[str, Any]:
     from roboalign.policy.backbone import Backbone
     from roboalign.policy.vla import VLAInfo, VLAPolicy, truncate_backbone
 
-    t = cfg.train
     if t.torch_threads:
         torch.set_num_threads(int(t.torch_threads))
     out = Path(t.output_dir)
@@ -158,14 +171,11 @@ def run_head_training(cfg: HeadRunConfig, log=print) -> dict[str, Any]:
     train_img = cached_images(cfg.data.train, cfg, size, log) if size else None
     val_img = cached_images(cfg.data.val, cfg, size, log) if size and val_fs else None
     aux_train = aux_val = None
-    if t.aux_target == "sim":
-        raw = sim_target_labels(cfg.data.train, cfg)
-        aux_stats = NormStats.fit(raw[:, :-1])  # positions normalised; the index column stays as is
+    if raw_aux is not None:
+        aux_stats = NormStats.fit(raw_aux[0][:, :-1])  # positions normalised; the index column stays as is
         norm = lambda r: np.concatenate([aux_stats.normalize(r[:, :-1]), r[:, -1:]], axis=1)  # noqa: E731
-        aux_train = norm(raw)
-        aux_val = norm(sim_target_labels(cfg.data.val, cfg)) if val_fs else None
-    elif t.aux_target != "none":
-        raise ValueError(f"train.aux_target {t.aux_target!r}: use none or sim")
+        aux_train = norm(raw_aux[0])
+        aux_val = norm(raw_aux[1]) if val_fs and raw_aux[1] is not None else None
     train = HeadData(train_fs, action_stats, state_stats, d.action_frame, d.absolute_dims, train_img, aux_train)
     val = (HeadData(val_fs, action_stats, state_stats, d.action_frame, d.absolute_dims, val_img, aux_val)
            if val_fs else None)

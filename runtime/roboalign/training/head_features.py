@@ -69,12 +69,13 @@ def _backbone_key(path: str) -> str:
 def open_frames(paths: tuple[str, ...], cfg: HeadRunConfig):
     from roboalign.data.frames import RobotFrames
     from roboalign.data.lerobot import is_lerobot_dir, load_lerobot_episodes
-    from roboalign.data.sources import load_project_episodes
+    from roboalign.data.sources import has_recordings, load_project_episodes, load_recorded_episodes
 
     d = cfg.data
     episodes = []
     for p in paths:
         episodes += (load_lerobot_episodes(p, None, d.only_successful) if is_lerobot_dir(p)
+                     else load_recorded_episodes(p, d.only_successful) if has_recordings(p)
                      else load_project_episodes(p, d.only_successful))
     return RobotFrames(episodes, d.horizon, d.cameras, d.stride)
 
@@ -148,14 +149,22 @@ def cached_images(paths: tuple[str, ...], cfg: HeadRunConfig, size: int, log=pri
 
 def _episode_records(path: str):
     """(where, metadata, success, length) of each episode at `path`, in the order open_frames reads
-    them, without loading images: project episode folders or a LeRobot export (whose metadata
-    column carries the episode's)."""
+    them, without loading images: project episode folders, MCAP recordings (sealed, not partial,
+    as load_recorded_episodes reads them) or a LeRobot export (whose metadata column carries the
+    episode's)."""
     from roboalign.data.lerobot import is_lerobot_dir, iter_lerobot_episodes
-    from roboalign.data.sources import find_episode_dirs
+    from roboalign.data.sources import find_episode_dirs, has_recordings
 
     if is_lerobot_dir(path):
         for name, ep in iter_lerobot_episodes(path, images=False):
             yield f"{path}:{name}", ep.metadata, ep.success, len(ep)
+        return
+    if has_recordings(path):
+        from roboalign.data.recording_reader import find_recordings, load_recording
+
+        for f in find_recordings(path):
+            ep = load_recording(f, allow_partial=False, images=False)
+            yield f, ep.metadata, ep.success, len(ep)
         return
     for ep_dir in find_episode_dirs(path):
         meta = json.loads((ep_dir / "episode.json").read_text())
@@ -175,10 +184,11 @@ def sim_target_labels(paths: tuple[str, ...], cfg: HeadRunConfig) -> np.ndarray:
         for where, meta, success, length in _episode_records(p):
             if d.only_successful and not success:
                 continue
-            task = meta.get("task") or {}
-            if "seed" not in task or "family" not in task:
-                raise ValueError(f"{where}: no task seed/family in the episode's metadata; aux_target sim_target_xy "
-                                 "needs episodes recorded by the simulator (roboalign sim demos / train make-data)")
+            task = meta.get("task")
+            if not isinstance(task, dict) or "seed" not in task or "family" not in task:
+                raise ValueError(f"{where}: no simulator task (seed, family, target) in the episode's metadata, so "
+                                 "train.aux_target sim has no labels; it needs sim episodes (sim demos, train "
+                                 "make-data, record --sim): for real-robot data --set train.aux_target=none")
             info, layout = tasks.sample_task(int(task["seed"]), task["family"])
             if info.target != task.get("target"):
                 raise ValueError(f"{where}: regenerated task {info.target} differs from the recorded {task.get('target')}")

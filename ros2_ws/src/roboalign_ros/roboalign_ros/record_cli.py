@@ -25,7 +25,7 @@ SIGHUP (Ctrl-C is the console's own key: it says to quit with `q`).
 Any graph without a node named `recorder` gets the one of config/record_sim.yaml (its robot
 taken from the graph's safety node). Files: docs/data.md, "Recording". Interrupted mid-episode
 (Ctrl-C, SIGTERM), the episode is kept as a flagged partial; killed (SIGKILL), it is recovered
-or quarantined the next time a session opens the folder.
+or quarantined the next time a session opens the folder, or by `roboalign dataset recover DIR`.
 """
 from __future__ import annotations
 
@@ -190,7 +190,10 @@ def _expert_episodes(args: argparse.Namespace, runner, recorder, say, quit_: thr
         seed = args.seed + i
         recorder.annotate(seed=seed)
         instruction = sim.reset(seed, args.task)
-        _wait_for(lambda instruction=instruction: recorder.instruction == instruction, 2.0)
+        # the episode's metadata is taken at start: wait until the recorder has this reset's
+        # instruction and task (seed, family, target: /task/info, what the aux loss trains on)
+        _wait_for(lambda instruction=instruction, seed=seed: recorder.instruction == instruction
+                  and (recorder.sim_task or {}).get("seed") == seed, 2.0)
         sealed_before = len(recorder.session.sealed)
         _command(recorder, "start", operator=args.console)
         t0 = time.monotonic()

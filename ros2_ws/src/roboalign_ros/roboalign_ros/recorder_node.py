@@ -8,6 +8,8 @@
   /safety/state                 (DiagnosticArray)                  in: the safety filter's state
   /task/instruction             (String, latched)                  in: the instruction
   /sim/success                  (Bool, latched)                    in: the sim's success test (when present)
+  /task/info                    (String JSON, latched)             in: the sim's task (seed, family, target,
+                                ...; sim_node), stored as the episode metadata's sim_task; absent on a robot
   /recorder/command             (std_msgs/String, reliable)        in: start | stop | discard | success | failure
   /recorder/status              (std_msgs/String JSON, reliable + transient_local, status_rate_hz)   out
 
@@ -128,6 +130,7 @@ class RecorderNode(Node):
         self.streams: dict[str, _Stream] = {}
         self._latched: dict[str, tuple[str, bytes, int]] = {}
         self.instruction = ""
+        self.sim_task: dict[str, Any] | None = None  # the latest /task/info (sim only)
         self.estop: bool | None = None
         self.safety_stopped: bool | None = None
         self.last = {"accepted": True, "message": "", "last_command": ""}
@@ -148,7 +151,7 @@ class RecorderNode(Node):
             self._subscribe("/policy/chunk", JOINT_TRAJECTORY, qos.COMMAND)
         self._subscribe("/safety/state", DIAGNOSTIC_ARRAY, qos.STATE)
         for topic, schema in (("/safety/stopped", BOOL), ("/safety/estop", BOOL), ("/task/instruction", STRING),
-                              ("/sim/success", BOOL)):
+                              ("/task/info", STRING), ("/sim/success", BOOL)):
             self._subscribe(topic, schema, qos.LATCHED, latched=True)
         self._status_pub = self.create_publisher(String, "/recorder/status", qos.LATCHED)
         self.create_subscription(String, "/recorder/command", lambda msg: self.command(msg.data.strip()), qos.COMMAND)
@@ -179,6 +182,9 @@ class RecorderNode(Node):
     def _note_latched(self, topic: str, data: bytes) -> None:
         if topic == "/task/instruction":
             self.instruction = deserialize_message(data, String).data
+        elif topic == "/task/info":
+            info = json.loads(deserialize_message(data, String).data)
+            self.sim_task = info if isinstance(info, dict) else None
         elif topic == "/safety/estop":
             self.estop = deserialize_message(data, Bool).data
         elif topic == "/safety/stopped":
@@ -188,7 +194,7 @@ class RecorderNode(Node):
         return RecordingMetadata(
             robot=self.robot, robot_spec=self.spec.to_dict(), cameras=list(self.cameras), calibration=self.calibration,
             policy_rate_hz=self.policy_rate_hz, streams=self.topics, extra={"instruction": self.instruction, **self._extra},
-            seed=self._extra.get("seed"), **self.meta_fields)
+            seed=self._extra.get("seed"), sim_task=self.sim_task, **self.meta_fields)
 
     def _flush(self) -> None:
         with self._lock:

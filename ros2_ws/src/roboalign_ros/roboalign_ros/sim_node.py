@@ -12,6 +12,9 @@
   /sim/objects                     (MarkerArray: ns = name, pose = xyz m)   out: privileged, sim only
   /sim/success                     (Bool, latched)                          out
   /task/instruction                (String, latched)                        out: published on reset
+  /task/info                        (String JSON, latched)                   out: on reset, the episode's
+                                   TaskInfo.to_dict() {instruction, family, target, seed, pad_position}
+                                   (privileged, sim only: the recorder stores it as the episode's task)
   /sim/reset                       (std_srvs/Trigger)                       next episode (seed, seed+1, ...)
 
 Physics runs in real time: a timer steps MuJoCo by the wall time elapsed since its last tick
@@ -24,6 +27,7 @@ command's header stamp to the moment it becomes the actuators' target.
 from __future__ import annotations
 
 import collections
+import json
 import math
 import threading
 import time
@@ -96,6 +100,7 @@ class SimNode(Node):
         self._objects_pub = self.create_publisher(MarkerArray, "/sim/objects", qos.STATE)
         self._success_pub = self.create_publisher(Bool, "/sim/success", qos.LATCHED)
         self._instruction_pub = self.create_publisher(String, "/task/instruction", qos.LATCHED)
+        self._task_pub = self.create_publisher(String, "/task/info", qos.LATCHED)
         self._image_pubs = {c: self.create_publisher(Image, f"/camera/{c}/image_raw", qos.SENSOR) for c in self.cameras}
         self._info_pubs = {c: self.create_publisher(CameraInfo, f"/camera/{c}/camera_info", qos.SENSOR) for c in self.cameras}
         self.controllers = None
@@ -127,6 +132,7 @@ class SimNode(Node):
             self._target = self.arm.joint_positions()  # controller mode: what the arm holds until commanded
             if self.controllers is not None:
                 self.controllers.reset()
+        self._task_pub.publish(String(data=json.dumps(info.to_dict())))
         self._instruction_pub.publish(String(data=info.instruction))
         self._success_pub.publish(Bool(data=False))
         self.get_logger().info(f"episode seed {seed}: {info.instruction!r}")
