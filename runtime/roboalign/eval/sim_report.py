@@ -98,7 +98,7 @@ def markdown(summary: dict[str, Any], plots: list[str] | None, sheets: dict[str,
         f"them came within {NEAR_MISS_MM / 10:.0f} cm of the target's top), wrong object (the touch condition held "
         "on another object), safety stop (estop, rejected, hold, watchdog, workspace), policy error (infer raised)",
         f"- command: `roboalign eval sim --policy {summary['policy']} --suite {_suites_arg(cfg['suites'])} "
-        f"--episodes {cfg['episodes']} --seed {cfg['seed']}`",
+        f"--episodes {cfg['episodes']} --seed {cfg['seed']}{' --ros' if cfg.get('ros') else ''}`",
         "",
         "## Per suite",
         "",
