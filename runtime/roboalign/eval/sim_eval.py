@@ -50,6 +50,7 @@ class SimEvalConfig:
     videos: int = 2                   # first episodes of each suite saved as mp4 + frames
     out: str | None = None            # folder for videos (None: none)
     torch_threads: int = 1
+    ros: bool = False                 # through the ROS 2 graph (roboalign_ros.eval_sim), not the direct loop
 
     def jobs(self) -> list[tuple[str, int, bool]]:
         return [(s, self.seed + i, i < self.videos and self.out is not None)
@@ -312,7 +313,9 @@ def summarize(records: list[EpisodeRecord], cfg: SimEvalConfig, policy_meta: dic
         "policy": cfg.policy,
         "policy_meta": json_safe(policy_meta or {}),
         "seeds": [cfg.seed, cfg.seed + cfg.episodes - 1],
-        "path": "direct control loop (roboalign.control.loop: chunk executor + safety filter)",
+        "path": ("ROS 2 graph (inference server process; sim, policy, executor and safety nodes; "
+                 "roboalign_ros.eval_sim)" if cfg.ros else
+                 "direct control loop (roboalign.control.loop: chunk executor + safety filter)"),
         "wall_s": round(wall_s, 2),
         "overall": aggregate(records),
         "suites": suites,

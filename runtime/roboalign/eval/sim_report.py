@@ -92,13 +92,13 @@ def markdown(summary: dict[str, Any], plots: list[str] | None, sheets: dict[str,
         "",
         f"- policy: `{summary['policy']}`; {summary['path']}",
         f"- seeds {summary['seeds'][0]}..{summary['seeds'][1]} in every suite ({cfg['episodes']} episodes each), "
-        f"at most {cfg['max_seconds']:g} s of sim time per episode; {cfg['workers']} worker(s), "
+        f"at most {cfg['max_seconds']:g} s of {'wall' if cfg.get('ros') else 'sim'} time per episode; {cfg['workers']} worker(s), "
         f"{summary['wall_s']:.0f} s wall",
         "- success rate with its Wilson 95% interval; failure categories: timeout (in brackets: how many of "
         f"them came within {NEAR_MISS_MM / 10:.0f} cm of the target's top), wrong object (the touch condition held "
         "on another object), safety stop (estop, rejected, hold, watchdog, workspace), policy error (infer raised)",
         f"- command: `roboalign eval sim --policy {summary['policy']} --suite {_suites_arg(cfg['suites'])} "
-        f"--episodes {cfg['episodes']} --seed {cfg['seed']}`",
+        f"--episodes {cfg['episodes']} --seed {cfg['seed']}{' --ros' if cfg.get('ros') else ''}`",
         "",
         "## Per suite",
         "",

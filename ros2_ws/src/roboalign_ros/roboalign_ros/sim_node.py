@@ -17,6 +17,11 @@
                                    (privileged, sim only: the recorder stores it as the episode's task)
   /sim/reset                       (std_srvs/Trigger)                       next episode (seed, seed+1, ...)
 
+With `eval_suite` set the arm is that suite's roboalign.eval.scene.EvalArm: every reset applies
+the suite's variant of the episode seed (distractors, colours and lights, camera pose, ...), the
+same scene `roboalign eval sim` builds for that seed in its direct loop (`eval sim --ros` runs
+its episodes through this graph).
+
 Physics runs in real time: a timer steps MuJoCo by the wall time elapsed since its last tick
 (capped by max_physics_step so a stalled process never makes one huge step). Cameras render in
 their own thread: the scene is copied under the lock (fast), the pixels are drawn outside it
@@ -58,10 +63,27 @@ from roboalign_ros.sim_controllers import SimControllerInterface
 LATENCY_WINDOW = 100_000  # samples kept per latency series (a few MB at most)
 
 
+def eval_arm(suite: str, render_size: tuple[int, int], task: str | None) -> SimArm:
+    """The EvalArm of `suite` (the suite sets the task, so `task` must be empty); ValueError
+    naming the suites for an unknown one. Imported here: only suite runs need eval/."""
+    from roboalign.eval.scene import EvalArm
+    from roboalign.eval.suites import SUITES
+
+    if suite not in SUITES:
+        raise ValueError(f"eval_suite {suite!r}: expected one of {', '.join(SUITES)} (or empty)")
+    if task:
+        raise ValueError(f"eval_suite {suite!r} sets the task; leave task empty (got {task!r})")
+    return EvalArm(suite, render_size=render_size, cameras=())
+
+
 class SimNode(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("sim", **kwargs)
         family = declare(self, "task_family", "touch", "task family: touch or push")
+        suite = declare(self, "eval_suite", "",
+                        "an evaluation suite (roboalign.eval.suites: distractors, camera_pose, ...): each reset "
+                        "builds that suite's variant of its seed, as `roboalign eval sim` does; empty = the "
+                        "nominal SimArm of task_family")
         self.task = declare(self, "task", "", "a full instruction, e.g. 'touch the red block'; empty = family default") or None
         self.next_seed = declare(self, "seed", 0, "seed of the first episode; /sim/reset uses seed, seed+1, ...", low=0)
         self.cameras = tuple(declare(self, "cameras", ["front"], "cameras to publish (sim: front, wrist)"))
@@ -85,7 +107,10 @@ class SimNode(Node):
         refuse_undeclared(self)
         if interface not in ("arm_command", "ros2_control"):
             raise ValueError(f"command_interface {interface!r}: expected arm_command or ros2_control")
-        self.arm = SimArm(render_size=(height, width), cameras=(), task_family=family)
+        if suite:
+            self.arm = eval_arm(suite, (height, width), self.task)
+        else:
+            self.arm = SimArm(render_size=(height, width), cameras=(), task_family=family)
         unknown = [c for c in self.cameras if c not in self.arm.camera_names]
         if unknown:
             raise ValueError(f"unknown camera(s) {unknown}: the sim arm has {self.arm.camera_names}")
