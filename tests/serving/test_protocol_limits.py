@@ -145,6 +145,14 @@ def test_an_oversized_header_is_refused_with_the_id_from_its_first_bytes():
     assert (exc.code, exc.request_id) == (errors.TOO_LARGE, 31)
 
 
+def test_unknown_field_names_are_bounded_in_the_refusal():
+    # Found by the hostile-header property test: a 4,000-character unknown field name came back in full.
+    long_names = {"a" * 4000: packed(1), "b" * 3000: packed(2)}
+    exc = refusal([header_bytes(infer_header(request_id=7, **long_names))])
+    assert (exc.code, exc.request_id) == (errors.BAD_HEADER, 7)
+    assert len(exc.message) < 200 and "unknown header fields" in exc.message
+
+
 def test_no_id_means_id_none():
     assert refusal([b"\xc1"]).request_id is None
     assert refusal([packed([1, 2])]).request_id is None
