@@ -9,15 +9,17 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from roboalign_ros.graph import load_graph
+from roboalign_ros.graph import launch_node_arguments, load_graph, profile_environment
 
 CONFIG = Path(__file__).resolve().parent.parent / "config" / "cameras.yaml"
 
 
 def node_arguments(config: Path = CONFIG) -> list[dict]:
     """launch_ros.actions.Node keyword arguments for every node of the graph YAML."""
-    return [{"package": n.package, "executable": n.executable, "name": n.name, "parameters": [dict(n.parameters)],
-             "remappings": list(n.remappings.items()), "output": "screen"} for n in load_graph(config).nodes]
+    out = launch_node_arguments(load_graph(config))
+    for kwargs in out:
+        kwargs.pop("managed")  # camera nodes are plain nodes
+    return out
 
 
 def generate_launch_description():
@@ -29,10 +31,8 @@ def generate_launch_description():
 
     def nodes(context):
         config = Path(LaunchConfiguration("graph").perform(context))
-        actions = []
-        profile = load_graph(config).fastdds_profile
-        if profile is not None and "FASTDDS_DEFAULT_PROFILES_FILE" not in os.environ:
-            actions.append(SetEnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE", str(profile)))
+        actions = [SetEnvironmentVariable(name, value)
+                   for name, value in profile_environment(load_graph(config).fastdds_profile, os.environ).items()]
         return actions + [Node(**kwargs) for kwargs in node_arguments(config)]
 
     return LaunchDescription([

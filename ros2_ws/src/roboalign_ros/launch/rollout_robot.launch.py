@@ -26,7 +26,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from roboalign_ros.graph import launch_node_arguments, load_graph
+from roboalign_ros.graph import launch_node_arguments, load_graph, profile_environment
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 DRIVERS = ("fr3", "ur5e", "ur5e_forward", "sim")
@@ -87,10 +87,8 @@ def generate_launch_description():
         value = lambda name: LaunchConfiguration(name).perform(context)  # noqa: E731
         config = graph_path(value("driver"), value("graph"))
         keys = {k: value(k) for k in ("server_public_key", "client_secret_key") if value(k)}
-        actions = []
-        profile = fastdds_profile(config)
-        if profile is not None and "FASTDDS_DEFAULT_PROFILES_FILE" not in os.environ:
-            actions.append(SetEnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE", str(profile)))
+        actions = [SetEnvironmentVariable(name, value)
+                   for name, value in profile_environment(fastdds_profile(config), os.environ).items()]
         for kwargs in node_arguments(config, value("endpoint"), keys, value("robot") or None):
             if not kwargs.pop("managed"):
                 actions.append(Node(**kwargs))

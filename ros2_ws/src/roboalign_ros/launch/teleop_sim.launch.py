@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from roboalign_ros.graph import launch_node_arguments, load_graph
+from roboalign_ros.graph import launch_node_arguments, load_graph, profile_environment
 
 CONFIG = Path(__file__).resolve().parent.parent / "config" / "teleop_sim.yaml"
 
@@ -37,10 +37,8 @@ def generate_launch_description():
 
     def nodes(context):
         config = Path(LaunchConfiguration("graph").perform(context))
-        actions = []
-        profile = load_graph(config).fastdds_profile
-        if profile is not None and "FASTDDS_DEFAULT_PROFILES_FILE" not in os.environ:
-            actions.append(SetEnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE", str(profile)))
+        actions = [SetEnvironmentVariable(name, value)
+                   for name, value in profile_environment(load_graph(config).fastdds_profile, os.environ).items()]
         source = LaunchConfiguration("source").perform(context) or None
         return actions + [Node(**kwargs) for kwargs in node_arguments(config, source)]
 

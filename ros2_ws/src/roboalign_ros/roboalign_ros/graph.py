@@ -283,6 +283,15 @@ def _load(path: Path, chain: tuple[Path, ...]) -> GraphSpec:
 
 
 # ---- launch -------------------------------------------------------------------------------------
+def profile_environment(profile: Path | None, environ: Any) -> dict[str, str]:
+    """Environment a process running a graph with this Fast DDS profile (GraphSpec.fastdds_profile)
+    should set: the profile file (its large shared-memory segment carries camera images), unless
+    `environ` already names one (the user's own wins). Used by the launch files and the runner."""
+    if profile is None or "FASTDDS_DEFAULT_PROFILES_FILE" in environ:
+        return {}
+    return {"FASTDDS_DEFAULT_PROFILES_FILE": str(profile)}
+
+
 def launch_node_arguments(graph: GraphSpec, overrides: dict[str, dict[str, Any]] | None = None) -> list[dict]:
     """launch_ros.actions.Node keyword arguments for every node of `graph`, with `overrides`
     (node name -> parameters) merged over its parameters. "managed" says whether the node is a

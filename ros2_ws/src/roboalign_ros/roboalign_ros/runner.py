@@ -30,7 +30,7 @@ from rclpy.parameter import Parameter
 from rclpy.signals import SignalHandlerOptions
 
 from roboalign.errors import ConfigError
-from roboalign_ros.graph import GraphSpec, load_graph
+from roboalign_ros.graph import GraphSpec, load_graph, profile_environment
 from roboalign_ros.params import ParameterError, refuse_undeclared
 
 _SEVERITY = {"debug": rclpy.logging.LoggingSeverity.DEBUG, "info": rclpy.logging.LoggingSeverity.INFO,
@@ -72,8 +72,7 @@ class GraphRunner:
         # Never let discovery leave this machine unless the caller chose otherwise, and give
         # images the large shared-memory segment (default 512 KB < one 640x480 frame).
         os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-        if self.graph.fastdds_profile is not None:
-            os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(self.graph.fastdds_profile))
+        os.environ.update(profile_environment(self.graph.fastdds_profile, os.environ))
         self.context = Context()
         rclpy.init(args=["--ros-args", *self.ros_args] if self.ros_args else [], context=self.context,
                    domain_id=self.domain_id,
