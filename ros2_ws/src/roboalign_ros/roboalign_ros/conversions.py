@@ -48,18 +48,23 @@ def duration_to_seconds(d: Duration) -> float:
 
 
 # ---- images -------------------------------------------------------------------------------
-def image_to_msg(image: np.ndarray, stamp: Time, frame_id: str) -> Image:
-    """uint8 [H, W, 3] RGB -> rgb8 Image. tobytes(): assigning the array itself is ~250x slower."""
-    h, w = image.shape[:2]
+def _image_msg(pixels: np.ndarray, encoding: str, stamp: Time, frame_id: str) -> Image:
+    """Image of a C-contiguous little-endian [H, W(, C)] array; step = bytes per row."""
+    h, w = pixels.shape[:2]
     msg = Image()
     msg.header.stamp = stamp
     msg.header.frame_id = frame_id
     msg.height, msg.width = int(h), int(w)
-    msg.encoding = "rgb8"
+    msg.encoding = encoding
     msg.is_bigendian = 0
-    msg.step = int(w) * 3
-    msg.data = np.ascontiguousarray(image, dtype=np.uint8).tobytes()
+    msg.step = int(pixels.strides[0])
+    msg.data = pixels.tobytes()
     return msg
+
+
+def image_to_msg(image: np.ndarray, stamp: Time, frame_id: str) -> Image:
+    """uint8 [H, W, 3] RGB -> rgb8 Image. tobytes(): assigning the array itself is ~250x slower."""
+    return _image_msg(np.ascontiguousarray(image, dtype=np.uint8), "rgb8", stamp, frame_id)
 
 
 # Encodings a policy's colour input may arrive in (sensor_msgs/image_encodings.h names).
@@ -154,16 +159,7 @@ def image_from_compressed(msg: CompressedImage) -> np.ndarray:
 
 def depth_to_msg(depth_mm: np.ndarray, stamp: Time, frame_id: str) -> Image:
     """uint16 [H, W] millimetres -> 16UC1 Image (the ROS depth convention realsense-ros uses)."""
-    h, w = depth_mm.shape
-    msg = Image()
-    msg.header.stamp = stamp
-    msg.header.frame_id = frame_id
-    msg.height, msg.width = int(h), int(w)
-    msg.encoding = "16UC1"
-    msg.is_bigendian = 0
-    msg.step = int(w) * 2
-    msg.data = np.ascontiguousarray(depth_mm, dtype="<u2").tobytes()
-    return msg
+    return _image_msg(np.ascontiguousarray(depth_mm, dtype="<u2"), "16UC1", stamp, frame_id)
 
 
 def camera_info_msg(width: int, height: int, fx: float, fy: float, cx: float, cy: float,
