@@ -11,9 +11,9 @@ import pytest
 
 rclpy = pytest.importorskip("rclpy")
 
-from rclpy.context import Context  # noqa: E402
 
 from roboalign.errors import ConfigError  # noqa: E402
+from roboalign_ros.console_bridge import ConsoleBridge  # noqa: E402
 from roboalign_ros.estop_node import EStopNode  # noqa: E402
 from roboalign_ros.executor_node import ExecutorNode  # noqa: E402
 from roboalign_ros.graph import load_graph  # noqa: E402
@@ -22,16 +22,9 @@ from roboalign_ros.policy_node import PolicyNode  # noqa: E402
 from roboalign_ros.runner import GraphRunner  # noqa: E402
 from roboalign_ros.safety_node import SafetyNode  # noqa: E402
 from roboalign_ros.sim_node import SimNode  # noqa: E402
+from roboalign_ros.teleop_node import TeleopNode  # noqa: E402
 
 pytestmark = pytest.mark.ros
-
-
-@pytest.fixture
-def context(ros_domain_id):
-    ctx = Context()
-    rclpy.init(args=[], context=ctx, domain_id=ros_domain_id)
-    yield ctx
-    rclpy.try_shutdown(context=ctx)
 
 
 def start(node_class, context, *ros_args: str):
@@ -53,10 +46,19 @@ def start(node_class, context, *ros_args: str):
     (SimNode, "camera_rate", "camera_rate_hz"),
     (EStopNode, "rate", "rate_hz"),
     (SafetyNode, "estop_heartbeat_timout", "estop_heartbeat_timeout"),
+    (TeleopNode, "control_rate", "control_rate_hz"),
+    (ConsoleBridge, "estop_rate", "estop_rate_hz"),
 ])
 def test_every_node_refuses_a_misspelt_parameter_naming_the_closest(node_class, typo, meant, context):
     with pytest.raises(ParameterError, match=f"{typo}: not a parameter of this node; did you mean {meant}\\?"):
         start(node_class, context, "-p", f"{typo}:=1")
+
+
+def test_an_unknown_teleop_source_or_a_misspelt_config_override_is_refused(context):
+    with pytest.raises(ParameterError, match="source: must be one of keyboard, gamepad, spacemouse, leader"):
+        start(TeleopNode, context, "-p", "source:=joystick")
+    with pytest.raises(ConfigError, match="controller.deadman: unknown key; did you mean deadman_s"):
+        start(TeleopNode, context, "-p", "overrides:=['controller.deadman=0.3']")
 
 
 def test_a_misspelt_parameter_in_a_params_file_is_refused(context, tmp_path):
