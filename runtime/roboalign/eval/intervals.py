@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from roboalign.eval.stats import mcnemar_exact, paired_difference, wilson
+from roboalign.eval.stats import mcnemar_exact, paired_counts, paired_difference, wilson
 
 
 def paired(a: dict[int, bool], b: dict[int, bool]) -> dict:
@@ -21,10 +21,7 @@ def paired(a: dict[int, bool], b: dict[int, bool]) -> dict:
     seeds = sorted(set(a) & set(b))
     if not seeds:
         raise ValueError("paired: the two runs share no seeds")
-    both = sum(a[s] and b[s] for s in seeds)
-    only_a = sum(a[s] and not b[s] for s in seeds)
-    only_b = sum(b[s] and not a[s] for s in seeds)
-    neither = len(seeds) - both - only_a - only_b
+    both, only_a, only_b, neither = paired_counts(a, b, seeds)
     # paired_difference gives p_B - p_A for (both, only_a, only_b, neither); swap to get A - B.
     diff, lower, upper = paired_difference(both, only_b, only_a, neither)
     return {"n": len(seeds), "a_only": only_a, "b_only": only_b, "difference": diff,

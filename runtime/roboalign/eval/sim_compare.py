@@ -42,10 +42,7 @@ def _policy(folder: Path) -> str:
 
 def paired(base: dict[tuple[str, int], bool], other: dict[tuple[str, int], bool],
            keys: list[tuple[str, int]]) -> dict[str, Any]:
-    both = sum(base[k] and other[k] for k in keys)
-    only_a = sum(base[k] and not other[k] for k in keys)
-    only_b = sum(other[k] and not base[k] for k in keys)
-    neither = len(keys) - both - only_a - only_b
+    both, only_a, only_b, neither = stats.paired_counts(base, other, keys)
     d, lo, hi = stats.paired_difference(both, only_a, only_b, neither)
     return {"n": len(keys), "both": both, "only_baseline": only_a, "only_this": only_b, "neither": neither,
             "difference": round(d, 4), "newcombe95": [round(lo, 4), round(hi, 4)],

@@ -8,12 +8,14 @@ All 95% by default (z = 1.959964). Plain math, no scipy.
                                     binomial proportions based on paired data", method 10
                                     (square-and-add of the two Wilson intervals, with the
                                     continuity-corrected phi for their correlation)
+  paired_counts(a, b, keys)         (both, only_a, only_b, neither) of two runs' outcomes on keys
   mcnemar_exact(b, c)               two-sided exact (binomial) McNemar p-value on the discordant
                                     pairs
 """
 from __future__ import annotations
 
 import math
+from collections.abc import Hashable, Iterable, Mapping
 
 Z95 = 1.959963984540054
 
@@ -27,6 +29,17 @@ def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
     return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def paired_counts(a: Mapping[Hashable, bool], b: Mapping[Hashable, bool],
+                  keys: Iterable[Hashable]) -> tuple[int, int, int, int]:
+    """(both, only_a, only_b, neither): how two runs' successes pair up on the same episodes
+    (`keys`, e.g. seeds or (suite, seed)); the arguments of paired_difference."""
+    keys = list(keys)
+    both = sum(a[k] and b[k] for k in keys)
+    only_a = sum(a[k] and not b[k] for k in keys)
+    only_b = sum(b[k] and not a[k] for k in keys)
+    return both, only_a, only_b, len(keys) - both - only_a - only_b
 
 
 def paired_difference(both: int, only_a: int, only_b: int, neither: int,
