@@ -25,16 +25,21 @@ import numpy as np
 @dataclasses.dataclass(frozen=True)
 class VideoCodec:
     """Encoder settings. `gop` = keyframe interval in frames (LeRobot writes g=2: a random
-    access decodes at most one extra frame); `preset` is SVT-AV1's speed (0 slow .. 13 fast)."""
+    access decodes at most one extra frame); `preset` is SVT-AV1's speed (0 slow .. 13 fast).
+    None leaves a setting at the encoder's default."""
 
     name: str = "libsvtav1"
     pix_fmt: str = "yuv420p"
-    crf: int = 10
-    gop: int = 2
+    crf: int | None = 10
+    gop: int | None = 2
     preset: int | None = 8
 
     def options(self) -> dict[str, str]:
-        opts = {"g": str(self.gop), "crf": str(self.crf)}
+        opts = {}
+        if self.gop is not None:
+            opts["g"] = str(self.gop)
+        if self.crf is not None:
+            opts["crf"] = str(self.crf)
         if self.name == "libsvtav1" and self.preset is not None:
             opts["preset"] = str(self.preset)
         return opts
@@ -61,6 +66,15 @@ def codec(name: str, crf: int | None = None) -> VideoCodec:
     except Exception as exc:  # PyAV raises UnknownCodecError (a ValueError) or FFmpegError
         raise ValueError(f"this PyAV build ({av.__version__}) cannot encode {chosen.name}: {exc}") from exc
     return chosen
+
+
+def preview_codec() -> VideoCodec:
+    """Settings for an mp4 a browser plays (`eval sim` rollouts): H.264 4:2:0 at the encoder's
+    defaults, or MPEG-4 Part 2 where this PyAV build has no libx264."""
+    import av
+
+    return VideoCodec("libx264" if "libx264" in av.codecs_available else "mpeg4", "yuv420p",
+                      crf=None, gop=None, preset=None)
 
 
 class VideoWriter:

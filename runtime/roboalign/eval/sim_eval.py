@@ -209,26 +209,13 @@ def save_rollout(out: Path, suite: str, seed: int, frames: list) -> tuple[str, s
     np.save(folder / f"{stem}_frames.npy", np.stack([frames[i] for i in idx]))
     video = ""
     try:
-        write_mp4(folder / f"{stem}.mp4", frames, fps=round(1.0 / VIDEO_PERIOD_S))
+        from roboalign.data.video import encode, preview_codec
+
+        encode(np.stack(frames), folder / f"{stem}.mp4", round(1.0 / VIDEO_PERIOD_S), preview_codec())
         video = f"videos/{stem}.mp4"
     except Exception:  # no encoder in this PyAV build: the contact sheet still shows the rollout
         pass
     return video, f"videos/{stem}_frames.npy"
-
-
-def write_mp4(path: Path, frames: list, fps: int) -> None:
-    import av
-
-    with av.open(str(path), mode="w") as container:
-        codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"
-        stream = container.add_stream(codec, rate=fps)
-        stream.height, stream.width = frames[0].shape[:2]
-        stream.pix_fmt = "yuv420p"
-        for image in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
 
 
 # ---------------------------------------------------------------------------------- workers
