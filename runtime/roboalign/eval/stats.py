@@ -81,11 +81,6 @@ def percentiles(values: list[float], qs: tuple[float, ...] = (50, 95, 99)) -> di
     """{"p50": ..., "p95": ..., "p99": ...} (linear interpolation); zeros when there are no values."""
     if not values:
         return {f"p{q:g}": 0.0 for q in qs}
-    v = sorted(values)
-    out = {}
-    for q in qs:
-        pos = (len(v) - 1) * q / 100.0
-        lo = int(math.floor(pos))
-        hi = min(lo + 1, len(v) - 1)
-        out[f"p{q:g}"] = round(v[lo] + (v[hi] - v[lo]) * (pos - lo), 3)
-    return out
+    import numpy as np
+
+    return {f"p{q:g}": round(float(v), 3) for q, v in zip(qs, np.percentile(values, qs))}
