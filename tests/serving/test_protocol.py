@@ -161,7 +161,8 @@ def test_random_headers_decode_or_raise_protocol_error(header, payloads):
         return
     # Accepted: then it really was well formed.
     assert msg.kind in protocol.REQUEST_KINDS and len(msg.arrays) == len(payloads)
-    for (name, _, shape, nbytes), payload in zip(header["arrays"], payloads):
+    # `arrays` is optional (docs/protocol.md): a header without it declares no arrays.
+    for (name, _, shape, nbytes), payload in zip(header.get("arrays", []), payloads):
         assert msg.arrays[name].shape == tuple(shape) and nbytes == len(payload)
 
 
